@@ -1,0 +1,1 @@
+"""analysis stage of paragrid; see docs/FORMATS.md for what flows in and out."""

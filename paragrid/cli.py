@@ -1,0 +1,155 @@
+"""The `paragrid` command line.
+
+Each subcommand is a thin shell over one stage's public function, imported lazily so that
+`paragrid --help` answers instantly and a user error in one stage never needs torch or Ray
+loaded. Every user-fixable failure is a `UserError`, printed as one `error: ...` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from paragrid.errors import UserError
+
+FORMATS = ["manifest", "iemocap", "msp-improv", "ravdess", "crema-d", "emodb"]
+
+
+def _cmd_synth(args: argparse.Namespace) -> None:
+    from paragrid.features.synth import write_corpora
+
+    paths = write_corpora(
+        Path(args.outdir),
+        seed=args.seed,
+        n_speakers=args.speakers,
+        n_utterances=args.utterances,
+        jobs=args.jobs,
+    )
+    for path in paths:
+        print(f"wrote {path}")
+
+
+def _cmd_features(args: argparse.Namespace) -> None:
+    from paragrid.features.extract import extract_features
+    from paragrid.features.loaders import load_corpus
+
+    manifest = load_corpus(Path(args.source), args.format, label_map=args.label_map)
+    extract_features(
+        manifest,
+        Path(args.out),
+        skip_bad=args.skip_bad,
+        jobs=args.jobs,
+        sample_rate=args.sample_rate,
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from paragrid.grid.runner import run_grid
+
+    run_grid(
+        args.spec,
+        storage=args.storage,
+        address=args.address,
+        verbose=args.verbose,
+        architecture=args.architecture,
+        features_dir=args.features_dir,
+    )
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from paragrid.analysis.report import write_report
+
+    write_report(Path(args.rundir), compare_paper=args.compare == "paper", alpha=args.alpha)
+
+
+def _cmd_tune(args: argparse.Namespace) -> None:
+    try:
+        from paragrid.grid.tune import run_tuning
+    except ImportError:
+        raise UserError("`paragrid tune` is not implemented yet (issue: Optuna re-tuning)")
+    run_tuning(args.spec, storage=args.storage, address=args.address, verbose=args.verbose)
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from paragrid.demo import run_demo
+
+    run_demo(Path(args.workdir), seed=args.seed, verbose=args.verbose)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="paragrid",
+        description="Transfer-learning experiment grids for computational paralinguistics.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("synth", help="write the built-in synthetic corpora synth-a and synth-b")
+    p.add_argument("outdir")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--speakers", type=int, default=None, help="speakers per corpus")
+    p.add_argument("--utterances", type=int, default=None, help="utterances per corpus")
+    p.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("features", help="extract eGeMAPS functionals of a corpus into a parquet")
+    p.add_argument("source", help="a manifest CSV or a corpus root folder")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--out", required=True, help="FILE.parquet to write")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip unreadable files and unknown labels, listing them next to --out")
+    p.add_argument("--label-map", default=None,
+                   help="YAML/JSON file mapping corpus labels to target classes (default: the 4-class map)")
+    p.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--sample-rate", type=int, default=16000,
+                   help="extract at this rate, resampling files that differ (default 16000)")
+    p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser("run", help="run a grid spec (YAML path or built-in name) on Ray")
+    p.add_argument("spec")
+    p.add_argument("--storage", default="runs", help="where results go (path or URI)")
+    p.add_argument("--address", default=None, help="Ray cluster: 'auto' or ray://host:port")
+    p.add_argument("--architecture", default=None, help="a tuned architecture YAML fragment")
+    p.add_argument("--features-dir", default=None,
+                   help="folder holding the feature parquets named in the spec")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("report", help="statistics, tables and the HTML dashboard of a run")
+    p.add_argument("rundir")
+    p.add_argument("--compare", choices=["paper"], default=None,
+                   help="add the paper's own numbers side by side")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("tune", help="re-tune the architecture with Optuna inside Ray Tune")
+    p.add_argument("spec")
+    p.add_argument("--storage", default="runs")
+    p.add_argument("--address", default=None)
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_cmd_tune)
+
+    p = sub.add_parser("demo", help="synthesise, extract, run the demo grid and write the report")
+    p.add_argument("--workdir", default="paragrid-work")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

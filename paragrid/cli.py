@@ -34,7 +34,8 @@ def _cmd_features(args: argparse.Namespace) -> None:
     from paragrid.features.extract import extract_features
     from paragrid.features.loaders import load_corpus
 
-    manifest = load_corpus(Path(args.source), args.format, label_map=args.label_map)
+    manifest = load_corpus(Path(args.source), args.format, label_map=args.label_map,
+                           skip_bad=args.skip_bad)
     extract_features(
         manifest,
         Path(args.out),
@@ -98,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--out", required=True, help="FILE.parquet to write")
     p.add_argument("--skip-bad", action="store_true",
-                   help="skip unreadable files and unknown labels, listing them next to --out")
+                   help="skip missing or unreadable audio files, listing them next to --out "
+                        "(labels outside the label map are always dropped and counted)")
     p.add_argument("--label-map", default=None,
                    help="YAML/JSON file mapping corpus labels to target classes (default: the 4-class map)")
     p.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")

@@ -1,0 +1,135 @@
+"""Label maps: which raw corpus label becomes which class, and which labels are dropped.
+
+Every corpus spells its emotions differently (IEMOCAP `exc`, MSP-IMPROV `H`, EmoDB `F`,
+RAVDESS code `03`); the study needs one label set per experiment. A label map is a plain
+mapping raw label -> class. Anything the map does not name is dropped, and the loader prints a
+count per dropped label, so a typo in a map shows up as a large drop count instead of a silent
+shrink of the corpus.
+
+A user map (a YAML/JSON file or a dict) *replaces* the default map of the format; it may map to
+any label set. A value of null (YAML `~`, JSON `null`) or "" drops that label explicitly.
+Keys match case-insensitively, against the raw code or one of its documented names
+(`DEFAULT_ALIASES`), so `{anger: angry}` works for EmoDB's `W` and `{5: angry}` for RAVDESS `05`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from paragrid.errors import UserError
+
+FOUR_CLASSES = ("angry", "happy", "neutral", "sad")
+
+# The paper's 4-class setup per format (PROTOCOL.md, Data): IEMOCAP merges excited into happy.
+DEFAULT_MAPS: dict[str, dict[str, str]] = {
+    "iemocap": {"neu": "neutral", "hap": "happy", "exc": "happy", "sad": "sad", "ang": "angry"},
+    "msp-improv": {"A": "angry", "H": "happy", "S": "sad", "N": "neutral"},
+    # RAVDESS raw labels are the emotion names; calm is NOT merged into neutral by default.
+    "ravdess": {"neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry"},
+    "crema-d": {"ANG": "angry", "HAP": "happy", "NEU": "neutral", "SAD": "sad"},
+    "emodb": {"W": "angry", "F": "happy", "T": "sad", "N": "neutral"},
+    "manifest": {c: c for c in FOUR_CLASSES},
+}
+
+# Other names a user map may use for a raw label (the corpus' documented meaning of each code).
+DEFAULT_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "iemocap": {
+        "neu": ("neutral",), "hap": ("happiness",), "exc": ("excited",), "sad": ("sadness",),
+        "ang": ("anger",), "fru": ("frustration",), "sur": ("surprise",), "fea": ("fear",),
+        "dis": ("disgust",), "oth": ("other",), "xxx": ("no agreement",),
+    },
+    "msp-improv": {
+        "A": ("anger",), "H": ("happiness",), "S": ("sadness",), "N": ("neutral",),
+        "O": ("other",), "X": ("no agreement",),
+    },
+    "ravdess": {
+        name: (code, str(int(code)))
+        for code, name in {
+            "01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
+            "06": "fearful", "07": "disgust", "08": "surprised",
+        }.items()
+    },
+    "crema-d": {
+        "ANG": ("anger",), "DIS": ("disgust",), "FEA": ("fear",), "HAP": ("happy",),
+        "NEU": ("neutral",), "SAD": ("sad",),
+    },
+    "emodb": {
+        "W": ("anger",), "L": ("boredom",), "E": ("disgust",), "A": ("fear",),
+        "F": ("happiness",), "T": ("sadness",), "N": ("neutral",),
+    },
+    "manifest": {},
+}
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """A resolved label map: casefolded raw label -> class (None = drop), and where it came from."""
+
+    table: dict[str, str | None]
+    origin: str  # "the default iemocap map", "label map /x/map.yaml", "the given label map"
+    from_file: Path | None = None
+
+    def lookup(self, raw: str, aliases: tuple[str, ...] = ()) -> str | None:
+        """The class of `raw`, or None when the map drops it (unnamed or mapped to null)."""
+        for name in (raw, *aliases):
+            key = name.strip().casefold()
+            if key in self.table:
+                return self.table[key]
+        return None
+
+
+def _normalise(mapping: dict, origin: str) -> dict[str, str | None]:
+    """Casefold keys and check values, so that a malformed map fails here, naming its origin."""
+    table: dict[str, str | None] = {}
+    for key, value in mapping.items():
+        if key is None or isinstance(key, (dict, list)):
+            raise UserError(f"{origin}: key {key!r} is not a label: write `raw label: class`")
+        if isinstance(value, (dict, list)):
+            raise UserError(
+                f"{origin}: the value of {key!r} must be one class name (or null to drop), "
+                f"not {type(value).__name__}"
+            )
+        cls = None if value is None or str(value).strip() == "" else str(value).strip()
+        folded = str(key).strip().casefold()
+        if folded in table and table[folded] != cls:
+            raise UserError(
+                f"{origin}: label {key!r} is mapped twice (keys match case-insensitively) "
+                f"to {table[folded]!r} and {cls!r}: keep one"
+            )
+        table[folded] = cls
+    if not table:
+        raise UserError(f"{origin} is empty: map at least one raw label to a class")
+    return table
+
+
+def _read_map_file(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"label map {path} does not exist: check the --label-map path")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"label map {path} is not valid YAML/JSON ({first}): fix its syntax")
+    if not isinstance(data, dict):
+        raise UserError(
+            f"label map {path} must be a mapping `raw label: class` (one per line), "
+            f"not {type(data).__name__}"
+        )
+    return data
+
+
+def resolve_label_map(label_map: str | Path | dict | None, fmt: str) -> LabelMap:
+    """The label map to apply: the format's default, or the user's (a file path or a dict)."""
+    if label_map is None:
+        return LabelMap(_normalise(DEFAULT_MAPS[fmt], f"default {fmt} map"),
+                        f"the default {fmt} map")
+    if isinstance(label_map, dict):
+        return LabelMap(_normalise(label_map, "the given label map"), "the given label map")
+    path = Path(label_map).expanduser().absolute()
+    table = _normalise(_read_map_file(path), f"label map {path}")
+    return LabelMap(table, f"label map {path}", from_file=path)

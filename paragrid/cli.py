@@ -61,7 +61,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
 def _cmd_report(args: argparse.Namespace) -> None:
     from paragrid.analysis.report import write_report
 
-    write_report(Path(args.rundir), compare_paper=args.compare == "paper", alpha=args.alpha)
+    write_report(Path(args.rundir), compare_paper=args.compare == "paper", alpha=args.alpha,
+                 test=args.test, holm=args.holm)
 
 
 def _cmd_tune(args: argparse.Namespace) -> None:
@@ -123,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", choices=["paper"], default=None,
                    help="add the paper's own numbers side by side")
     p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--test", choices=["calibrated", "corrected"], default="calibrated",
+                   help="significance test for the markers (default: the paper's calibrated test)")
+    p.add_argument("--holm", action="store_true", help="Holm-correct p-values within each table")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("tune", help="re-tune the architecture with Optuna inside Ray Tune")

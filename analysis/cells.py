@@ -1,0 +1,57 @@
+"""Names and order of the cells every table and plot shares.
+
+A *cell* is one (task, target, sources, method, budget): all folds of all repeats of one trial
+configuration. Keeping the labels and the row order here means Table 2, the cross-corpus table
+and every figure call the same thing by the same name and list it in the same order.
+"""
+
+from __future__ import annotations
+
+CELL = ["task", "target", "sources", "method", "budget"]
+METHOD_ORDER = ["dnn", "ptft", "prognet"]
+METHOD_LABEL = {"dnn": "DNN", "ptft": "PT/FT", "prognet": "ProgNet"}
+# The paper's source sets first, in the paper's order; anything else follows alphabetically.
+SOURCE_ORDER = ["none", "speaker", "gender"]
+METHOD_COLOR = {"dnn": "#6b7280", "ptft": "#2563eb", "prognet": "#dc2626"}
+EXTRA_COLORS = ["#059669", "#d97706", "#7c3aed", "#0891b2", "#be185d"]
+
+
+def method_label(method: str) -> str:
+    return METHOD_LABEL.get(method, method)
+
+
+def method_color(method: str) -> str:
+    if method in METHOD_COLOR:
+        return METHOD_COLOR[method]
+    return EXTRA_COLORS[sum(map(ord, method)) % len(EXTRA_COLORS)]
+
+
+def method_rank(method: str) -> tuple[int, str]:
+    return (METHOD_ORDER.index(method), "") if method in METHOD_ORDER else (len(METHOD_ORDER), method)
+
+
+def source_rank(sources: str) -> tuple[int, str]:
+    return (SOURCE_ORDER.index(sources), "") if sources in SOURCE_ORDER else (len(SOURCE_ORDER), sources)
+
+
+def sources_key(sources: str, target: str, task: str) -> tuple:
+    """Sort key of a source set: paper's sets first, other sets, cross-corpus sources last."""
+    return (cross_corpus_source(sources, target, task) is not None, source_rank(sources))
+
+
+def cross_corpus_source(sources: str, target: str, task: str) -> str | None:
+    """The source corpus when `sources` is one `<task>@<other corpus>` source, else None.
+
+    Only a single source of the *same* task on *another* corpus is cross-corpus transfer in the
+    paper's sense (Experiment 2); `speaker+emotion@b` is a mixed source set and stays in Table 2.
+    """
+    if "+" in sources or "@" not in sources:
+        return None
+    src_task, _, corpus = sources.partition("@")
+    if corpus == target or (task and src_task != task):
+        return None
+    return corpus
+
+
+def direction_label(source_corpus: str, target: str) -> str:
+    return f"{source_corpus} → {target}"

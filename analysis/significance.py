@@ -1,0 +1,186 @@
+"""Which method beats which: pairing folds, running the tests, and the `*` / `†` markers.
+
+A paired test is only valid when both methods were scored on the *same* test folds of the same
+fold splits. Rows are therefore paired on (task, target, budget, repeat, fold) and then checked:
+the seed (which fixes the fold split), the validation fold and the fold sizes must agree, or the
+report refuses to compare them. Folds that only one method has finished yet (a grid still
+running) are simply not paired; the count of pairs is reported with every p-value.
+
+Comparisons made, per (task, target, budget) and source set S:
+  every method on S vs the DNN (sources 'none'), and every two methods on S against each other.
+Markers (the paper's): `*` significantly better than the DNN; `†` significantly better than
+every other method it is compared with (DNN and the other method(s) on the same S; at least two).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from paragrid.analysis.cells import CELL as CELL_COLUMNS
+from paragrid.analysis.cells import method_rank, sources_key
+from paragrid.analysis.stats import MARKER_TESTS, TESTS, holm, run_test
+from paragrid.analysis.summary import cell_kind
+from paragrid.errors import UserError
+
+PAIR_ON = ["repeat", "fold"]
+# Columns that must agree for two rows to be the same fold; the first explains a mismatch best.
+SAME_FOLD = [("seed", "seed (fold split)"), ("val_fold", "validation fold"),
+             ("n_test", "test-fold size n_test"), ("n_val", "validation-fold size n_val"),
+             ("n_train", "training size n_train")]
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    target: str
+    sources: str
+    method: str
+    budget: int
+
+    def label(self) -> str:
+        return f"{self.method}/{self.sources}"
+
+
+@dataclass
+class Paired:
+    diffs: np.ndarray       # A - B per paired fold
+    n_repeats: int
+    ratio: float            # mean n_test / n_train over the pairs (NaN if sizes unknown)
+    unmatched: int          # folds that only one of the two has
+
+
+def cell_rows(results: pd.DataFrame, cell: Cell) -> pd.DataFrame:
+    r = results
+    return r[(r["task"] == cell.task) & (r["target"] == cell.target) & (r["sources"] == cell.sources)
+             & (r["method"] == cell.method) & (r["budget"] == cell.budget)]
+
+
+def pair_folds(results: pd.DataFrame, a: Cell, b: Cell, source_name: str = "results.parquet") -> Paired:
+    """Paired fold differences A - B on identical folds; UserError if the folds differ."""
+    return _pair(cell_rows(results, a), cell_rows(results, b), a, b, source_name)
+
+
+def _pair(ra: pd.DataFrame, rb: pd.DataFrame, a: Cell, b: Cell, source_name: str) -> Paired:
+    cols = PAIR_ON + [c for c, _ in SAME_FOLD if c in ra.columns] + ["test_uar"]
+    merged = ra[cols].merge(rb[cols], on=PAIR_ON, suffixes=("_a", "_b"), how="inner")
+    for col, what in SAME_FOLD:
+        if col not in ra.columns:
+            continue
+        va, vb = merged[f"{col}_a"], merged[f"{col}_b"]
+        same = (va == vb).fillna(False).astype(bool) | (va.isna() & vb.isna())
+        bad = ~same
+        if bad.any():
+            row = merged[bad].iloc[0]
+            raise UserError(
+                f"{source_name}: refusing to pair {a.label()} with {b.label()} on {a.target} "
+                f"budget {a.budget}: repeat {row['repeat']} fold {row['fold']} has {what} "
+                f"{row[f'{col}_a']} vs {row[f'{col}_b']}, so they were not scored on the same "
+                "folds; run both methods from one spec (same seed and k) before comparing them")
+    diffs = (merged["test_uar_a"] - merged["test_uar_b"]).to_numpy(dtype=float)
+    if {"n_test", "n_train"} <= set(ra.columns) and len(merged):
+        ratio = float((merged["n_test_a"].astype(float) / merged["n_train_a"].astype(float)).mean())
+    else:
+        ratio = float("nan")
+    unmatched = len(ra) + len(rb) - 2 * len(merged)
+    return Paired(diffs, int(merged["repeat"].nunique()), ratio, unmatched)
+
+
+def comparisons(results: pd.DataFrame) -> list[tuple[Cell, Cell]]:
+    """(A, B) pairs to test: A is the later method in table order (ProgNet before PT/FT)."""
+    pairs = []
+    cells = results[["task", "target", "sources", "method", "budget"]].drop_duplicates()
+    for (task, target, budget), group in cells.groupby(["task", "target", "budget"], sort=True):
+        # The baseline may be missing from partial results; its tests then report n/a.
+        baseline = Cell(task, target, "none", "dnn", int(budget))
+        transfer = group[group["method"] != "dnn"]
+        for sources in sorted(transfer["sources"].unique(), key=lambda s: sources_key(s, target, task)):
+            sg = transfer[transfer["sources"] == sources]
+            methods = sorted(sg["method"].unique(), key=method_rank)
+            for m in methods:
+                pairs.append((Cell(task, target, sources, m, int(budget)), baseline))
+            for lo, hi in combinations(methods, 2):
+                pairs.append((Cell(task, target, sources, hi, int(budget)),
+                              Cell(task, target, sources, lo, int(budget))))
+    return pairs
+
+
+def check_test(test: str) -> None:
+    if test == "naive":
+        raise UserError("the naive paired t-test overstates significance (overlapping training "
+                        "sets); it is reported beside the others but cannot drive the markers: "
+                        f"choose one of {', '.join(MARKER_TESTS)}")
+    if test not in MARKER_TESTS:
+        raise UserError(f"unknown significance test {test!r}; choose one of {', '.join(MARKER_TESTS)}")
+
+
+def significance_table(results: pd.DataFrame, test: str = "calibrated", alpha: float = 0.05,
+                       use_holm: bool = False, source_name: str = "results.parquet") -> pd.DataFrame:
+    """Every comparison with all three tests; `p` / `significant` use the chosen `test`.
+
+    Column `diffs` holds the paired differences (an array per row) for the plots.
+
+    With `use_holm`, `p_adj` holds Holm-adjusted p-values within each table ('table2',
+    'crosscorpus'), and `significant` uses them.
+    """
+    check_test(test)
+    records = []
+    by_cell = {Cell(*key[:4], int(key[4])): rows
+               for key, rows in results.groupby(CELL_COLUMNS, sort=False)}
+    empty = results.iloc[:0]
+    for a, b in comparisons(results):
+        paired = _pair(by_cell.get(a, empty), by_cell.get(b, empty), a, b, source_name)
+        rec = {"task": a.task, "target": a.target, "budget": a.budget, "sources": a.sources,
+               "method_a": a.method, "sources_a": a.sources, "method_b": b.method,
+               "sources_b": b.sources, "n_pairs": len(paired.diffs), "n_repeats": paired.n_repeats,
+               "unmatched_folds": paired.unmatched, "test_train_ratio": paired.ratio,
+               "mean_diff": float(paired.diffs.mean()) if len(paired.diffs) else float("nan"),
+               "diffs": paired.diffs}
+        kind = cell_kind(a.sources, a.target, a.task, a.method)
+        rec["table"] = "crosscorpus" if kind == "crosscorpus" else "table2"
+        for name in TESTS:
+            res = run_test(name, paired.diffs, paired.ratio)
+            rec[f"t_{name}"], rec[f"df_{name}"], rec[f"p_{name}"] = res.t, res.df, res.p
+        records.append(rec)
+    df = pd.DataFrame.from_records(records)
+    if df.empty:
+        return df
+    df["test"] = test
+    df["p"] = df[f"p_{test}"]
+    df["p_adj"] = df["p"]
+    if use_holm:
+        for _, idx in df.groupby("table").groups.items():
+            df.loc[idx, "p_adj"] = holm(df.loc[idx, "p"].to_numpy())
+    df["holm"] = use_holm
+    df["alpha"] = alpha
+    df["significant"] = df["p_adj"] < alpha
+    return df
+
+
+def markers(sig: pd.DataFrame) -> dict[Cell, str]:
+    """`*` = significantly better than the DNN; `†` = significantly better than all others."""
+    out: dict[Cell, str] = {}
+    if sig.empty:
+        return out
+    wins: dict[Cell, list[bool | None]] = {}
+    beats_dnn: dict[Cell, bool] = {}
+    for _, r in sig.iterrows():
+        a = Cell(r["task"], r["target"], r["sources_a"], r["method_a"], int(r["budget"]))
+        b = Cell(r["task"], r["target"], r["sources_b"], r["method_b"], int(r["budget"]))
+        defined = not np.isnan(r["p_adj"])
+        a_wins = bool(defined and r["significant"] and r["mean_diff"] > 0)
+        b_wins = bool(defined and r["significant"] and r["mean_diff"] < 0)
+        wins.setdefault(a, []).append(a_wins if defined else None)
+        if b.method != "dnn":
+            wins.setdefault(b, []).append(b_wins if defined else None)
+        if b.method == "dnn":
+            beats_dnn[a] = a_wins
+    for cell, results in wins.items():
+        mark = "*" if beats_dnn.get(cell) else ""
+        if len(results) >= 2 and all(w is True for w in results):
+            mark += "†"
+        out[cell] = mark
+    return out

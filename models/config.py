@@ -1,0 +1,91 @@
+"""Hyper-parameters of one network and of its training (Table 1 of the paper as defaults).
+
+Both are frozen dataclasses so that they can be hashed, recorded next to every result and
+compared between a source and a target model. They validate themselves on construction: a
+typo in a spec ("sigmiod", "adamw") fails at once with a UserError, not 600 epochs later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from paragrid.errors import UserError
+
+# Hidden-layer non-linearities a spec may name. The output layer has none: it returns logits,
+# and the softmax lives only inside the cross-entropy loss (applying it twice is a known pitfall).
+ACTIVATIONS = {
+    "sigmoid": torch.sigmoid,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "elu": torch.nn.functional.elu,
+}
+OPTIMIZERS = ("adam", "sgd")
+METHODS = ("dnn", "ptft", "prognet")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One MLP column: `layers` hidden layers of `width` units, dropout after each hidden layer.
+
+    Every column of a progressive network has this shape (the paper's Table 1 by default)."""
+
+    layers: int = 4
+    width: int = 256
+    activation: str = "sigmoid"
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise UserError(
+                f"architecture.activation {self.activation!r} is unknown; use one of {sorted(ACTIVATIONS)}"
+            )
+        if not (isinstance(self.layers, int) and self.layers >= 1):
+            raise UserError(f"architecture.layers must be an integer >= 1, got {self.layers!r}")
+        if not (isinstance(self.width, int) and self.width >= 1):
+            raise UserError(f"architecture.width must be an integer >= 1, got {self.width!r}")
+        if not (0.0 <= float(self.dropout) < 1.0):
+            raise UserError(f"architecture.dropout must be in [0, 1), got {self.dropout!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a column is trained. The paper gives lr and max_epochs; optimiser and batch size are
+    ours (Adam, 256) and are recorded with every result.
+
+    `patience` None means the paper's rule: train all `max_epochs` and keep the epoch with the
+    best validation UAR. A patience is a scientific setting (it can stop a slow starter at
+    chance level), not a speed knob; see PROTOCOL.md."""
+
+    lr: float = 5e-4
+    optimizer: str = "adam"
+    batch_size: int = 256
+    max_epochs: int = 600
+    patience: int | None = None
+    curve_stride: int = 10
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(
+                f"training.optimizer {self.optimizer!r} is unknown; use one of {list(OPTIMIZERS)}"
+            )
+        if not float(self.lr) > 0:
+            raise UserError(f"training.lr must be > 0, got {self.lr!r}")
+        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise UserError(f"training.batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if not (isinstance(self.max_epochs, int) and self.max_epochs >= 1):
+            raise UserError(f"training.max_epochs must be an integer >= 1, got {self.max_epochs!r}")
+        if self.patience is not None and not (isinstance(self.patience, int) and self.patience >= 1):
+            raise UserError(f"training.patience must be null or an integer >= 1, got {self.patience!r}")
+        if not (isinstance(self.curve_stride, int) and self.curve_stride >= 1):
+            raise UserError(f"training.curve_stride must be an integer >= 1, got {self.curve_stride!r}")
+        if not float(self.weight_decay) >= 0:
+            raise UserError(f"training.weight_decay must be >= 0, got {self.weight_decay!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a grid spec (YAML path or built-in name) on Ray")
     p.add_argument("spec")
-    p.add_argument("--storage", default="runs", help="where results go (path or URI)")
+    p.add_argument("--storage", default=None,
+                   help="where results go (path or URI; default: the spec's `storage`, else runs)")
     p.add_argument("--address", default=None, help="Ray cluster: 'auto' or ray://host:port")
     p.add_argument("--architecture", default=None, help="a tuned architecture YAML fragment")
     p.add_argument("--features-dir", default=None,

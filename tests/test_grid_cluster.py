@@ -1,0 +1,137 @@
+"""Clusters: cluster.yaml against Ray's own validation, and a REAL two-node Ray cluster on this
+machine (two raylets, `ray start --head` + `ray start --address`) running `paragrid run
+--address`: trials land on both nodes, a second run on the same storage is refused, an
+interrupted run resumes without recomputing what finished.
+
+The cluster's processes are found by its private temp dir and stopped by pid: never `ray stop`,
+which would also stop every other Ray on the machine.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from grid_helpers import free_ports, processes_of, quiet_env, stop_processes, tiny_spec, write_corpora, write_spec
+
+REPO = Path(__file__).resolve().parents[1]
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def test_cluster_yaml_passes_rays_own_validation():
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    config = yaml.safe_load((REPO / "cluster.yaml").read_text())
+    validate_config(prepare_config(config))  # raises on any schema error
+
+    workers = [t for n, t in config["available_node_types"].items() if n != config["head_node_type"]]
+    assert workers and all(t["min_workers"] >= 1 for t in workers)  # GPUs present when a run starts
+    assert any(t["node_config"]["InstanceType"].startswith(("g5.12", "p4", "p5", "g6.12")) for t in workers)
+    setup = " ".join(config["setup_commands"])
+    assert "requirements.lock" in setup and "-e ." in setup and config["file_mounts"] == {"~/paragrid": "."}
+    assert "/mnt/shared" in " ".join(config["initialization_commands"])
+
+    broken = dict(config, max_wokers=3)
+    with pytest.raises(Exception, match="max_wokers"):
+        validate_config(prepare_config(broken))
+
+
+# ----------------------------------------------------------------------------- two nodes
+
+def _ray_start(args: list[str], env: dict) -> None:
+    proc = subprocess.run([RAY, "start", *args], env=env, capture_output=True, text=True, timeout=180)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ray start failed: {proc.stdout[-1500:]} {proc.stderr[-1500:]}")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    # A short private temp dir: Ray's socket paths must stay under 108 characters.
+    tmp = tempfile.mkdtemp(prefix="pgray-", dir="/tmp")
+    env = quiet_env()
+    port, dash, *agents = free_ports(8)
+    common = ["--num-cpus=1", "--object-store-memory=100000000", "--disable-usage-stats"]
+    try:
+        try:
+            _ray_start(["--head", f"--port={port}", f"--temp-dir={tmp}", "--include-dashboard=false", *common,
+                        f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={agents[0]}",
+                        f"--metrics-export-port={agents[1]}", f"--runtime-env-agent-port={agents[2]}"], env)
+            _ray_start([f"--address=127.0.0.1:{port}", *common,
+                        f"--dashboard-agent-listen-port={agents[3]}", f"--metrics-export-port={agents[4]}",
+                        f"--runtime-env-agent-port={agents[5]}"], env)
+        except (RuntimeError, subprocess.TimeoutExpired) as err:
+            pytest.skip(f"cannot start a two-node Ray cluster in this sandbox: {err}")
+        yield f"127.0.0.1:{port}"
+    finally:
+        left = stop_processes(processes_of(tmp))
+        if not left:
+            shutil.rmtree(tmp, ignore_errors=True)
+        assert not left, f"Ray processes of {tmp} survived: {left}"
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "paragrid.cli", *args]
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_grid_on_two_nodes_resumes_after_an_interrupt_and_refuses_a_second_writer(cluster, tmp_path):
+    """One `paragrid run --address` story (each CLI run costs a Ray connection and worker
+    start-ups, so the checks share it): Ctrl-C mid-way, a concurrent run refused, the resumed
+    run recomputes nothing that finished, and the trials ran on both nodes."""
+    write_corpora(tmp_path)
+    # 8 trials of ~1 s; each node has one CPU, so both nodes take trials.
+    spec = write_spec(tmp_path, tiny_spec(targets=["ca", "cb"], repeats=4, methods=["dnn"],
+                                          training={"max_epochs": 150, "batch_size": 8}))
+    runs = tmp_path / "runs"
+    cmd = _cli("run", str(spec), "--storage", str(runs), "--address", cluster)
+    first = subprocess.Popen(cmd, env=quiet_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 240
+        while not list(runs.glob("tiny/trials/*/done.json")):
+            assert first.poll() is None, first.stdout.read()[-2000:]
+            assert time.time() < deadline, "no trial finished in time"
+            time.sleep(0.1)
+
+        # a second run on the same storage while the first holds it: refused, before Ray
+        second = subprocess.run(cmd, env=quiet_env(), capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2
+        assert "is being written by another run" in second.stderr and f"pid {first.pid}" in second.stderr
+
+        first.send_signal(signal.SIGINT)  # Ctrl-C
+        out, _ = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 130, out[-2000:]
+    assert "interrupted; re-run the same command to resume" in out
+    done_before = {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("tiny/trials/*/done.json")}
+    tables_before = {p: p.stat().st_mtime_ns for p in runs.glob("tiny/trials/*/*.parquet")}
+    assert 1 <= len(done_before) < 8, "the interrupt must come mid-way"
+    assert not (runs / "tiny" / ".lock").exists()  # released on Ctrl-C
+    partial = pd.read_parquet(runs / "tiny" / "results.parquet")  # merged up to the interrupt
+    assert set(partial.trial_id) <= set(done_before)
+
+    again = subprocess.run(cmd, env=quiet_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert f"resuming: {len(done_before)} of 8 trials already finished" in again.stdout
+    for tid, mtime in done_before.items():  # finished trials were not recomputed
+        assert (runs / "tiny" / "trials" / tid / "done.json").stat().st_mtime_ns == mtime
+    for path, mtime in tables_before.items():
+        assert path.stat().st_mtime_ns == mtime
+    res = pd.read_parquet(runs / "tiny" / "results.parquet")
+    assert len(res) == 8 * 4 and not res.duplicated(["trial_id", "fold"]).any()
+    assert res.trial_id.nunique() == 8
+    assert json.loads((runs / "tiny" / "run.json").read_text())["spec_name"] == "tiny"
+    nodes = res.groupby("trial_id").node.first()
+    assert nodes.nunique() == 2, nodes.to_dict()  # "ip:node-id" of two raylets
+    assert "Traceback" not in again.stdout + again.stderr

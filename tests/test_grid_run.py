@@ -1,0 +1,164 @@
+"""The grid end to end on one shared local Ray instance: tables, resume, retries, notices."""
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grid_helpers import tiny_spec, write_corpora, write_spec
+from paragrid.errors import UserError
+from paragrid.grid import runner
+from paragrid.grid.runner import FAULT_ENV, TrialsFailed, run_grid
+
+FORMATS_RESULTS = [
+    "spec_name", "spec_hash", "trial_id", "method", "sources", "target", "task", "budget", "repeat",
+    "fold", "val_fold", "seed", "test_uar", "val_uar", "best_epoch", "epochs_run",
+    "source_uar_before", "source_uar_after", "n_train", "n_val", "n_test", "classes", "confusion",
+    "normalisation", "layers", "width", "activation", "dropout", "lr", "optimizer", "batch_size",
+    "max_epochs", "patience", "wall_s", "node", "device"]
+FORMATS_CURVES = ["trial_id", "method", "sources", "target", "budget", "repeat", "fold", "epoch",
+                  "train_loss", "val_uar", "test_uar"]
+SPEC = dict(targets=["ca"], sources=[["gender"], ["emotion@other"]])  # 5 trials, 2 source models
+K = 4
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture()
+def work(tmp_path):
+    write_corpora(tmp_path)
+    return tmp_path
+
+
+def _files(run_dir, pattern):
+    return {p.relative_to(run_dir).as_posix(): p.stat().st_mtime_ns for p in run_dir.glob(pattern)}
+
+
+@pytest.mark.slow
+def test_grid_failures_resume_tables_rerun_and_retry(ray_instance, work, capsys, monkeypatch):
+    """One grid, four runs (Ray worker start-ups are the expensive part of these tests):
+    A. a source model fails for good (no retries allowed): one line; the trials that need it
+       are reported as skipped (not left waiting); the rest of the grid finishes;
+    B. the same command resumes: only that trial runs; a GPU request without GPUs is dropped
+       with one notice; the tables hold every documented column and every (trial, fold) once;
+    C. the same command again trains nothing and says so;
+    D. a changed spec reuses the stored source models, and a trial that fails once is retried
+       with nothing lost or doubled."""
+    runs = work / "runs"
+    monkeypatch.setenv(FAULT_ENV, "source.gender.*")  # its first attempt raises (marker file)
+    spec = write_spec(work, tiny_spec(max_failures=0, **SPEC))
+    with pytest.raises(TrialsFailed) as err:
+        run_grid(str(spec), storage=str(runs))
+    out = capsys.readouterr().out
+    assert "stage 1: 2 source model(s) to train, 1 dnn trial(s)" in out
+    assert "stage 2: 4 transfer trial(s) (2 ptft, 2 prognet)" in out
+    assert "estimate: ~" in out and "an estimate from this machine" in out
+    failed = [line for line in out.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and "trial source.gender.ca.b2.r0." in failed[0]
+    assert "FAILED: RuntimeError: injected fault" in failed[0] and "/error.txt]" in failed[0]
+    skipped = sorted(line.split()[1] for line in out.splitlines() if " skipped: its source model" in line)
+    assert skipped == ["prognet.gender.ca.b2.r0", "ptft.gender.ca.b2.r0"]  # not left waiting
+    assert "Traceback" not in out
+    msg = str(err.value)
+    assert "2 of 5 trials did not finish (1 source model(s) failed)" in msg and "\n" not in msg
+    partial = pd.read_parquet(runs / "tiny" / "results.parquet")
+    assert len(partial) == 3 * K and not set(partial.sources) & {"gender"}
+
+    # B. resources and max_failures do not change any number, so the finished trials stay valid
+    spec = write_spec(work, tiny_spec(max_failures=1, resources={"cpu": 1, "gpu": 0.25}, **SPEC))
+    run_dir = run_grid(str(spec), storage=str(runs))
+    out = capsys.readouterr().out
+    assert run_dir == runs / "tiny"
+    assert "resuming: 3 of 5 trials already finished" in out
+    assert "stage 1: 1 source model(s) to train, 0 dnn trial(s)" in out
+    assert out.count("but the Ray cluster has no GPU; running on CPU instead") == 1
+    assert {p.name for p in run_dir.iterdir()} >= {"spec.yaml", "results.parquet", "curves.parquet"}
+
+    res = pd.read_parquet(run_dir / "results.parquet")
+    assert set(FORMATS_RESULTS) <= set(res.columns)
+    assert len(res) == 5 * K and not res.duplicated(["trial_id", "fold"]).any()
+    assert sorted(res.trial_id.unique()) == sorted([
+        "dnn.none.ca.b2.r0", "ptft.gender.ca.b2.r0", "prognet.gender.ca.b2.r0",
+        "ptft.emotion_at_cb.ca.b2.r0", "prognet.emotion_at_cb.ca.b2.r0"])
+    assert res.spec_hash.nunique() == 1 and (res.spec_name == "tiny").all()
+    assert set(res.sources) == {"none", "gender", "emotion@cb"}
+    assert (res.val_fold == (res.fold + 1) % K).all() and (res.budget == K - 2).all()
+    assert (res.n_train + res.n_val + res.n_test == 64).all()  # full budget: every utterance once
+    assert ((res.test_uar >= 0) & (res.test_uar <= 1)).all() and (res.best_epoch <= res.epochs_run).all()
+    for _, row in res.iterrows():
+        cm = np.array(json.loads(row.confusion))
+        assert cm.shape == (4, 4) and cm.sum() == row.n_test
+    assert json.loads(res.classes[0]) == ["angry", "happy", "neutral", "sad"]
+    assert (res.device == "cpu").all() and res.node.str.contains(":").all()
+    assert res.patience.isna().all() and (res.normalisation == "train").all()
+
+    # forgetting: null without a source; before/after with one; a frozen prognet column forgets nothing
+    dnn, src = res[res.method == "dnn"], res[res.method != "dnn"]
+    assert dnn.source_uar_before.isna().all() and dnn.source_uar_after.isna().all()
+    assert src.source_uar_before.notna().all() and src.source_uar_after.notna().all()
+    prog = res[res.method == "prognet"]
+    assert np.allclose(prog.source_uar_before, prog.source_uar_after)
+    # the same source model served ptft and prognet: identical "before" per fold
+    for sources, grp in src.groupby("sources"):
+        pivot = grp.pivot(index="fold", columns="method", values="source_uar_before")
+        assert np.allclose(pivot["ptft"], pivot["prognet"]), sources
+
+    cur = pd.read_parquet(run_dir / "curves.parquet")
+    assert list(cur.columns) == FORMATS_CURVES
+    assert sorted(cur.epoch.unique()) == [2, 4, 5]  # every curve_stride=2 epochs and the last
+    assert len(cur) == 5 * K * 3 and not cur.duplicated(["trial_id", "fold", "epoch"]).any()
+
+    trial_files = _files(run_dir, "trials/*/*.parquet")
+    model_files = _files(runs, "source-models/*/model.pt")
+    assert len(trial_files) == 10 and len(model_files) == 2
+
+    # C. nothing left to do
+    run_grid(str(spec), storage=str(runs))
+    out = capsys.readouterr().out
+    assert "nothing to do: all 5 trials of 'tiny' are finished" in out and "no training was run" in out
+    assert _files(run_dir, "trials/*/*.parquet") == trial_files
+    assert _files(runs, "source-models/*/model.pt") == model_files
+    assert pd.read_parquet(run_dir / "results.parquet").equals(res)
+
+    # D. one more repeat: a new spec hash, so its trials run, but the stored source models of
+    # repeat 0 are reused; one trial fails on its first attempt and is retried.
+    monkeypatch.setenv(FAULT_ENV, "prognet.gender.ca.b2.r1")
+    spec2 = write_spec(work, tiny_spec(repeats=2, **SPEC))
+    run_grid(str(spec2), storage=str(runs))
+    out = capsys.readouterr().out
+    assert "holds trials of a different spec" in out
+    assert "stage 1: 2 source model(s) to train (2 already stored), 2 dnn trial(s)" in out
+    assert _files(runs, "source-models/*/model.pt").items() >= model_files.items()
+    retry = [line for line in out.splitlines() if "retrying" in line]
+    assert len(retry) == 1 and "trial prognet.gender.ca.b2.r1 failed (attempt 1 of 2), retrying: " \
+        "RuntimeError: injected fault" in retry[0]
+    assert f"[log: {run_dir}/trials/prognet.gender.ca.b2.r1/error.txt]" in retry[0]
+    assert "Traceback" not in out
+    assert (run_dir / "trials/prognet.gender.ca.b2.r1/fault-injected").exists()
+    res2 = pd.read_parquet(run_dir / "results.parquet")
+    assert len(res2) == 10 * K and not res2.duplicated(["trial_id", "fold"]).any()
+    assert res2.spec_hash.nunique() == 1 and res2.spec_hash[0] != res.spec_hash[0]
+
+
+def test_user_errors_come_before_ray_starts(work, monkeypatch):
+    def no_ray(*a, **k):
+        raise AssertionError("Ray must not start for a bad spec")
+
+    monkeypatch.setattr(runner, "_ray_session", no_ray)
+    doc = tiny_spec()
+    doc["corpora"]["cb"] = "missing.parquet"
+    with pytest.raises(UserError, match="corpus 'cb': feature parquet not found"):
+        run_grid(str(write_spec(work, doc)), storage=str(work / "runs"))
+    doc = tiny_spec(task="valence")
+    with pytest.raises(UserError, match="has no label column"):
+        run_grid(str(write_spec(work, doc)), storage=str(work / "runs"))

@@ -1,0 +1,97 @@
+"""Run storage: atomic files on local paths and URIs, the run lock, merging trial files."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from paragrid.errors import UserError
+from paragrid.grid.store import STALE_AFTER_S, RunDir, RunLock, Storage
+
+
+@pytest.mark.parametrize("as_uri", [False, True])
+def test_atomic_writes_leave_no_temporary_files(tmp_path, as_uri):
+    st = Storage(f"file://{tmp_path}" if as_uri else str(tmp_path))
+    st.write_json({"a": 1}, "x", "y", "f.json")
+    st.write_parquet(pd.DataFrame({"v": [1, 2]}), "x", "t.parquet")
+    assert st.read_json("x", "y", "f.json") == {"a": 1}
+    assert st.read_parquet("x", "t.parquet")["v"].tolist() == [1, 2]
+    assert sorted(os.listdir(tmp_path / "x")) == ["t.parquet", "y"]
+    assert st.exists("x", "t.parquet") and not st.exists("x", "nope")
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    st = Storage(tmp_path)
+    st.write_text("old", "f.txt")
+
+    class FailingMove:  # the filesystem dies between writing the temporary file and the rename
+        def __init__(self, fs):
+            self.fs = fs
+
+        def __getattr__(self, name):
+            return getattr(self.fs, name)
+
+        def move(self, src, dst):
+            raise OSError("disk on fire")
+
+    st.fs = FailingMove(st.fs)
+    with pytest.raises(OSError, match="disk on fire"):
+        st.write_text("new", "f.txt")
+    assert st.read_text("f.txt") == "old"
+    assert os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_a_live_lock_refuses_a_second_run_and_names_the_holder(tmp_path):
+    run = RunDir(Storage(tmp_path), "grid")
+    first = RunLock(run)
+    first.acquire()
+    try:
+        with pytest.raises(UserError, match=rf"being written by another run \(host {socket.gethostname()}, pid {os.getpid()}\)"):
+            RunLock(run).acquire()
+    finally:
+        first.release()
+    assert not (tmp_path / "grid" / ".lock").exists()
+    with RunLock(run):  # free again
+        assert (tmp_path / "grid" / ".lock").exists()
+
+
+def test_stale_locks_are_taken_over_with_a_notice(tmp_path):
+    run = RunDir(Storage(tmp_path), "grid")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock = tmp_path / "grid" / ".lock"
+    lock.parent.mkdir()
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "heartbeat": time.time()}))
+    said = []
+    with RunLock(run, say=said.append):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert said and "stale lock" in said[0] and f"pid {dead.pid}" in said[0]
+
+    # another host: stale only once its heartbeat is old
+    lock.write_text(json.dumps({"host": "elsewhere", "pid": 1, "heartbeat": time.time()}))
+    with pytest.raises(UserError, match="host elsewhere"):
+        RunLock(run).acquire()
+    lock.write_text(json.dumps({"host": "elsewhere", "pid": 1, "heartbeat": time.time() - STALE_AFTER_S - 5}))
+    with RunLock(run, say=said.append):
+        pass
+    assert "no heartbeat from host elsewhere" in said[-1]
+
+
+def test_merge_takes_only_finished_trials_of_this_spec(tmp_path):
+    run = RunDir(Storage(tmp_path), "grid")
+
+    def rows(tid, n=3):
+        return pd.DataFrame({"trial_id": [tid] * n, "fold": range(n)})
+
+    run.write_trial("a", rows("a"), rows("a"), {"spec_hash": "h1"})
+    run.write_trial("b", rows("b"), rows("b"), {"spec_hash": "old"})
+    run.storage.write_parquet(rows("c"), *run.trial("c", "results.parquet"))  # no done.json yet
+    results, curves, missing = run.merge(["a", "b", "c"], "h1")
+    assert results["trial_id"].tolist() == ["a"] * 3 and len(curves) == 3
+    assert missing == ["b", "c"]

@@ -48,10 +48,10 @@ OPTIMIZERS = ("adam", "sgd")
 GRID_KEYS = ("targets", "methods", "sources", "budgets")
 TOP_KEYS = ("name", "description", "corpora", "task", *GRID_KEYS, "experiments", "k", "repeats",
             "seed", "fold_scheme", "normalisation", "architecture", "training", "resources",
-            "storage", "max_failures")
+            "storage", "max_failures", "tune")
 REQUIRED = ("name", "corpora")
 # Keys that do not change any number: left out of the spec hash.
-UNHASHED = ("description", "storage", "resources", "max_failures", "corpora")
+UNHASHED = ("description", "storage", "resources", "max_failures", "corpora", "tune")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -417,6 +417,11 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
         tr["patience"] = _int(tr["patience"], "training.patience (or null for none)", where, 1)
     tr["curve_stride"] = _int(tr["curve_stride"], "training.curve_stride", where, 1)
     tr["weight_decay"] = float(_num(tr["weight_decay"], "training.weight_decay", where, 0.0))
+    if doc.get("tune") is not None:
+        # `paragrid tune` reads this block; `paragrid run` only checks it so a typo fails early.
+        from paragrid.grid.search_space import parse_tune_block
+
+        parse_tune_block(doc["tune"], where, optimizer=tr["optimizer"])
 
     res = _block(doc, "resources", DEFAULT_RESOURCES, where)
     res["cpu"] = _num(res["cpu"], "resources.cpu", where, 0.0, strict=True)

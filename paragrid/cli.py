@@ -66,11 +66,11 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
 
 def _cmd_tune(args: argparse.Namespace) -> None:
-    try:
-        from paragrid.grid.tune import run_tuning
-    except ImportError:
-        raise UserError("`paragrid tune` is not implemented yet (issue: Optuna re-tuning)")
-    run_tuning(args.spec, storage=args.storage, address=args.address, verbose=args.verbose)
+    from paragrid.grid.tune import run_tuning
+
+    run_tuning(args.spec, storage=args.storage, address=args.address, verbose=args.verbose,
+               num_samples=args.num_samples, time_budget_s=args.time_budget, targets=args.target,
+               features_dir=args.features_dir, max_concurrent=args.max_concurrent)
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -133,7 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tune", help="re-tune the architecture with Optuna inside Ray Tune")
     p.add_argument("spec")
     p.add_argument("--storage", default="runs")
-    p.add_argument("--address", default=None)
+    p.add_argument("--address", default=None, help="Ray cluster: 'auto' or ray://host:port")
+    p.add_argument("--num-samples", type=int, default=None,
+                   help="finished trials each corpus's study should hold (a re-run tops it up)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="wall-clock limit of this call, per corpus")
+    p.add_argument("--target", action="append", default=None,
+                   help="tune only this target corpus (repeatable)")
+    p.add_argument("--max-concurrent", type=int, default=None,
+                   help="trials at a time (default: as many as fit)")
+    p.add_argument("--features-dir", default=None,
+                   help="folder holding the feature parquets named in the spec")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=_cmd_tune)
 

@@ -121,7 +121,10 @@ def run_grid(spec: str, storage: str | None = None, address: str | None = None,
                 failed = _run_tune(items, stored, estimates, slots, ctx, resources, s, run, verbose,
                                    merger, lock, say)
         finally:
-            merger.flush(force=True)  # also on Ctrl-C: whatever finished is in the tables
+            # Also on Ctrl-C: every trial whose files are durable is in the tables, including
+            # those that finished after Tune's last report reached the driver.
+            merger.collect([t.trial_id for t in todo if _is_done(run, t.trial_id, spec_hash)])
+            merger.flush(force=True)
 
         n_done = len(merger.done)
         say(f"finished {n_done}/{len(trials)} trials in {_fmt(time.time() - t_start)}; "
@@ -210,6 +213,13 @@ class _Merger:
         res, cur, missing = self.run.merge([trial_id], self.spec_hash)
         if not missing:
             self.tables[trial_id] = (res, cur)
+
+    def collect(self, trial_ids: list[str]) -> None:
+        """Read the tables of finished trials not merged yet (files on disk are the truth)."""
+        for tid in trial_ids:
+            if tid not in self.tables:
+                self._read(tid)
+                self.dirty = True
 
     def add(self, trial_id: str) -> None:
         self._read(trial_id)

@@ -97,16 +97,22 @@ def test_grid_on_two_nodes_resumes_after_an_interrupt_and_refuses_a_second_write
     first = subprocess.Popen(cmd, env=quiet_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.time() + 240
-        while not list(runs.glob("tiny/trials/*/done.json")):
+        while not (runs / "tiny" / ".lock").exists():
             assert first.poll() is None, first.stdout.read()[-2000:]
-            assert time.time() < deadline, "no trial finished in time"
+            assert time.time() < deadline, "the first run never took the lock"
             time.sleep(0.1)
 
-        # a second run on the same storage while the first holds it: refused, before Ray
+        # a second run on the same storage while the first holds it: refused, before Ray.
+        # (Checked before any trial finishes, so that the Ctrl-C below still lands mid-way
+        # however slow this second interpreter is to start on a loaded machine.)
         second = subprocess.run(cmd, env=quiet_env(), capture_output=True, text=True, timeout=120)
         assert second.returncode == 2
         assert "is being written by another run" in second.stderr and f"pid {first.pid}" in second.stderr
 
+        while not list(runs.glob("tiny/trials/*/done.json")):
+            assert first.poll() is None, first.stdout.read()[-2000:]
+            assert time.time() < deadline, "no trial finished in time"
+            time.sleep(0.05)
         first.send_signal(signal.SIGINT)  # Ctrl-C
         out, _ = first.communicate(timeout=120)
     finally:

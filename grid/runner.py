@@ -464,6 +464,7 @@ class _DependencySearcher:
                 self.ready = set(stored)
                 self.lost: set[str] = set()
                 self.by_trial: dict[str, dict] = {}
+                self.interrupted = False  # set on Ctrl-C (a plain bool: Tune pickles searchers)
 
             def set_search_properties(self, metric, mode, config, **spec) -> bool:
                 return True
@@ -475,6 +476,8 @@ class _DependencySearcher:
                 pass
 
             def suggest(self, trial_id: str):
+                if self.interrupted:  # Ctrl-C: start nothing new
+                    return Searcher.FINISHED
                 keep = []
                 for it in self.pending:
                     lost = [k for k in it.get("source_keys", ()) if k in self.lost]
@@ -523,10 +526,10 @@ def _run_tune(items: list[dict], stored: set[str], estimates, slots: int, ctx: d
     def on_drop(item_id: str, key: str) -> None:
         progress.fail(item_id, f"its source model {job_of.get(key, key)} failed", "")
 
-    searcher = _DependencySearcher.make(items, stored, on_drop)
+    dependencies = _DependencySearcher.make(items, stored, on_drop)
     # Live trials (pending + running) capped well above the cluster's current slots, so an
     # autoscaling cluster still sees demand, but a 10,000-trial grid is not queued at once.
-    searcher = ConcurrencyLimiter(searcher, max_concurrent=max(4 * slots, 16))
+    searcher = ConcurrencyLimiter(dependencies, max_concurrent=max(4 * slots, 16))
     trainable = tune.with_resources(tune.with_parameters(_trainable, ctx=ctx), resources)
     stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
     tuner = tune.Tuner(
@@ -539,8 +542,38 @@ def _run_tune(items: list[dict], stored: set[str], estimates, slots: int, ctx: d
             failure_config=tune.FailureConfig(max_failures=s.max_failures)),
     )
     progress.line(None, force=True)
-    tuner.fit()
+    with _ctrl_c(lambda: setattr(dependencies, "interrupted", True)):
+        tuner.fit()
     return progress.failures
+
+
+@contextmanager
+def _ctrl_c(on_interrupt):
+    """Ctrl-C stops the grid for sure, whatever part of Tune's loop it lands in.
+
+    The KeyboardInterrupt a SIGINT raises can be swallowed inside Tune's event loop (seen: the
+    grid then ran to its end). So the handler also tells the searcher to hand out no further
+    trial, and the interrupt is raised again once `fit` returns. Finished trials are already
+    durable; the next run resumes from them."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    interrupted = []
+
+    def on_sigint(signum, frame):
+        interrupted.append(signum)
+        on_interrupt()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 def _trial_name(trial) -> str:

@@ -67,15 +67,19 @@ class StackedOptimizer:
 
     @torch.no_grad()
     def step(self, grads: list[torch.Tensor], coef: torch.Tensor) -> None:
+        # In place and fused (addcmul_, addcdiv_) as far as per-fold coefficient tensors allow:
+        # 2 full-size temporaries and 9 passes per tensor instead of 4 and 11 (the paper network
+        # at F=10: 11.6 -> 9.5 ms of CPU per step, bench/RESULTS.md).
         for i, (p, g) in enumerate(zip(self.params, grads)):
             if self.weight_decay:
                 g = g.add(p, alpha=self.weight_decay)
             if self.kind == "sgd":
-                p.add_(g * coef[0])
+                p.addcmul_(g, coef[0])
                 continue
             w1, b2, w2, bc2_sqrt, step = coef
             m, v = self.m[i], self.v[i]
             m.lerp_(g, w1)
-            v.mul_(b2).add_(g * g * w2)
+            v.mul_(b2).addcmul_(g, g * w2)
             denom = v.sqrt().div_(bc2_sqrt).add_(EPS)
-            p.add_((m / denom).mul_(step))
+            # p += step * m / denom; a fold that does not move has step = 0 (denom / 0 = inf, m / inf = 0)
+            p.addcdiv_(m, denom.div_(step))

@@ -15,7 +15,8 @@ Per fold f, both trainers run the same algorithm:
     the test UAR in the curves is for learning-curve plots only.
 Folds with fewer rows run out of batches earlier in an epoch: their remaining steps are padding,
 masked out of the loss, and the optimiser leaves them where they are. Folds that stop early are
-removed from the stacked tensors, so they cost nothing afterwards.
+removed from the stacked tensors, so they cost nothing afterwards. A prognet's frozen source
+columns are evaluated once per trial for every row (see SOURCE_CACHE_BYTES), not in every step.
 
 `train_folds_reference` is the textbook loop (torch.optim, F.cross_entropy, numpy UAR) over one
 fold at a time: the correctness reference (same numbers within float tolerance) and the
@@ -36,12 +37,12 @@ import torch.nn.functional as F
 import torch.optim
 
 from paragrid.errors import UserError
-from paragrid.models.columns import TRAIN_STREAM, draw_uniform, generator, keep_from_uniform
+from paragrid.models.columns import TRAIN_STREAM, draw_uniform, generator, keep_from_uniform, linear
 from paragrid.models.config import METHODS, Architecture, TrainSettings
 from paragrid.models.data import Data, FoldData, gather, padded_rows, prepare, resolve_device
 from paragrid.models.evaluate import SingleClassWarning, evaluate, predict, source_task_uar, warn_single_class
 from paragrid.models.metrics import confusion, uar_from_confusion, uar_stacked
-from paragrid.models.nets import StackedModel, build_model, check_sources, forward
+from paragrid.models.nets import StackedModel, build_model, check_sources, column_hidden, forward, sources_hidden
 from paragrid.models.optim import StackedOptimizer
 
 __all__ = [
@@ -57,6 +58,14 @@ BatchHook = Callable[[int, np.ndarray, torch.Tensor, torch.Tensor], None]
 # every fold (nan for a fold not trained yet); returning True stops training now (all active
 # folds; in the reference: the current fold), keeping the best weights so far.
 EpochCallback = Callable[[int, np.ndarray], bool]
+
+# A prognet's source columns are frozen and run in eval mode (no dropout) on fixed rows, so their
+# hidden layers are a fixed function of (fold, row). `train_folds` computes them once per trial
+# for every row and gathers them per batch, instead of a source forward pass in every step and
+# every evaluation. This bounds that table (all sources, all folds, float32); above it, the
+# sources are recomputed per batch as before. 1 GiB holds e.g. 3 sources of 4 x 256 for 10 folds
+# of 8,000 utterances.
+SOURCE_CACHE_BYTES = 1 << 30
 
 
 @dataclass
@@ -117,10 +126,10 @@ class _Active:
         self.gens = [generator(seed, f, TRAIN_STREAM, device) for f in range(n_folds)]
         self.train_rows = [torch.as_tensor(np.flatnonzero(d.train[f]), device=device) for f in range(n_folds)]
         self.n_train = d.train.sum(1)
-        val_idx, self.val_valid = padded_rows(d.val, device)
-        test_idx, self.test_valid = padded_rows(d.test, device)
-        self.x_val, self.y_val = gather(d.x, self.fold_t, val_idx), d.y[val_idx]   # gathered once
-        self.x_test, self.y_test = gather(d.x, self.fold_t, test_idx), d.y[test_idx]
+        self.val_idx, self.val_valid = padded_rows(d.val, device)
+        self.test_idx, self.test_valid = padded_rows(d.test, device)
+        self.x_val, self.y_val = gather(d.x, self.fold_t, self.val_idx), d.y[self.val_idx]   # gathered once
+        self.x_test, self.y_test = gather(d.x, self.fold_t, self.test_idx), d.y[self.test_idx]
         self.best_val = torch.full((n_folds,), -math.inf, dtype=torch.float64, device=device)
         self.best_epoch = torch.zeros(n_folds, dtype=torch.long, device=device)
         self.bad_epochs = torch.zeros(n_folds, dtype=torch.long, device=device)
@@ -136,13 +145,64 @@ class _Active:
         self.gens = [g for g, kk in zip(self.gens, keep_np) if kk]
         self.train_rows = [r for r, kk in zip(self.train_rows, keep_np) if kk]
         self.n_train = self.n_train[keep_np]
-        for name in ("val_valid", "test_valid", "x_val", "y_val", "x_test", "y_test", "best_val", "best_epoch", "bad_epochs"):
+        for name in ("val_idx", "test_idx", "val_valid", "test_valid", "x_val", "y_val", "x_test", "y_test",
+                     "best_val", "best_epoch", "bad_epochs"):
             setattr(self, name, getattr(self, name)[k])
 
 
+class _SourceCache:
+    """Hidden layers of every frozen source column for every row: tables[s][k] is (F * N, width),
+    row f * N + i holding layer k of fold f's source column s for utterance i. One index_select
+    per layer fetches a batch as a contiguous (F, B, width) block (advanced indexing is 4x
+    slower; strided views of one wide table slow the lateral products down). Fold ids are the
+    ORIGINAL ones: folds that stop early are simply not asked for."""
+
+    def __init__(self, tables: list[list[torch.Tensor]], n_rows: int) -> None:
+        self.tables, self.n_rows = tables, n_rows
+
+    @staticmethod
+    @torch.no_grad()
+    def build(model: StackedModel, d: Data, device: torch.device, budget: int,
+              chunk: int = 1024) -> "_SourceCache | None":
+        """None when there is nothing to cache or the tables would exceed `budget` bytes."""
+        if not model.sources:
+            return None
+        n, n_folds = d.y.shape[0], d.n_folds
+        if 4 * n_folds * n * sum(s.arch.layers * s.arch.width for s in model.sources) > budget:
+            return None
+        folds = torch.arange(n_folds, device=device)
+        tables = [[torch.empty((n_folds, n, s.arch.width), device=device) for _ in range(s.arch.layers)]
+                  for s in model.sources]
+        for start in range(0, n, chunk):
+            idx = torch.arange(start, min(start + chunk, n), device=device).expand(n_folds, -1)
+            for per_layer, hs in zip(tables, sources_hidden(model, gather(d.x, folds, idx))):
+                for table, h in zip(per_layer, hs):
+                    table[:, start : start + chunk] = h
+        return _SourceCache([[t.view(n_folds * n, -1) for t in per_layer] for per_layer in tables], n)
+
+    def rows(self, folds: torch.Tensor, idx: torch.Tensor) -> list[list[torch.Tensor]]:
+        """Per source, per layer: (F_active, R, width) for rows idx (F_active, R) of fold ids `folds`."""
+        flat = (folds.unsqueeze(1) * self.n_rows + idx).reshape(-1)
+        return [[t.index_select(0, flat).view(*idx.shape, -1) for t in per_layer] for per_layer in self.tables]
+
+
+def _forward(model: StackedModel, x: torch.Tensor, keep: torch.Tensor | None = None,
+             src: list[list[torch.Tensor]] | None = None) -> torch.Tensor:
+    """nets.forward, with the frozen source columns' hidden layers given (from the cache)."""
+    if src is None:
+        return forward(model, x, keep)
+    h = column_hidden(model, x, keep, src)
+    p = model.params
+    logits = linear(h[-1], p["out.weight"], p["out.bias"])
+    for s, h_src in enumerate(src):
+        logits = torch.baddbmm(logits, h_src[-1], p[f"out.lateral.{s}"])
+    return logits
+
+
 @torch.no_grad()
-def _uar_of(model: StackedModel, x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    return uar_stacked(y, forward(model, x).argmax(-1), valid, model.n_classes)
+def _uar_of(model: StackedModel, x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor,
+            src: list[list[torch.Tensor]] | None = None) -> torch.Tensor:
+    return uar_stacked(y, _forward(model, x, None, src).argmax(-1), valid, model.n_classes)
 
 
 def _epoch_batches(a: _Active, batch_size: int, device: torch.device):
@@ -175,7 +235,7 @@ def _dropout_masks(a: _Active, arch: Architecture, n_real: np.ndarray, batch_siz
 
 
 def _train_epoch(a: _Active, d: Data, arch: Architecture, settings: TrainSettings, epoch: int,
-                 device: torch.device, on_batch: BatchHook | None) -> torch.Tensor:
+                 device: torch.device, on_batch: BatchHook | None, cache: _SourceCache | None) -> torch.Tensor:
     """One pass over every active fold's training rows; returns each fold's summed training loss.
 
     No host-device synchronisation inside: batch sizes, optimiser coefficients and loss weights
@@ -189,7 +249,7 @@ def _train_epoch(a: _Active, d: Data, arch: Architecture, settings: TrainSetting
     loss_sum = torch.zeros(len(a.folds), device=device)
     for s in range(rows.shape[1]):
         keep = _dropout_masks(a, arch, n_real[s], b, device) if arch.dropout > 0 else None
-        logits = forward(a.model, xe[:, s], keep)
+        logits = _forward(a.model, xe[:, s], keep, cache.rows(a.fold_t, rows[:, s]) if cache else None)
         ce = F.cross_entropy(logits.flatten(0, 1), ye[:, s].flatten(), reduction="none").view(valid[:, s].shape)
         ce_sum = torch.where(valid[:, s], ce, 0.0).sum(1)  # padding rows contribute nothing
         # Folds share no weights, so the gradient of this sum w.r.t. fold f's weights is the
@@ -219,6 +279,7 @@ def train_folds(data: FoldData, arch: Architecture, settings: TrainSettings, *, 
     init = build_model(method, arch, d.n_in, d.n_classes, srcs, seed, range(d.n_folds), class_names).to(device)
     best = {n: p.clone() for n, p in init.params.items()}  # full-F store of the best weights (true copies)
     a = _Active(init, d, settings, seed, device)
+    cache = _SourceCache.build(init, d, device, SOURCE_CACHE_BYTES)
     n_folds = d.n_folds
     epochs_run = np.full(n_folds, settings.max_epochs)
     val_uar = np.full(n_folds, np.nan)
@@ -227,10 +288,10 @@ def train_folds(data: FoldData, arch: Architecture, settings: TrainSettings, *, 
     records: list[tuple[np.ndarray, int, torch.Tensor]] = []  # (folds, epoch, (3, F) loss/val/test)
 
     for epoch in range(1, settings.max_epochs + 1):
-        loss_sum = _train_epoch(a, d, arch, settings, epoch, device, on_batch)
+        loss_sum = _train_epoch(a, d, arch, settings, epoch, device, on_batch, cache)
 
         # -- validation and model selection (test rows play no part)
-        val = _uar_of(a.model, a.x_val, a.y_val, a.val_valid)
+        val = _uar_of(a.model, a.x_val, a.y_val, a.val_valid, cache.rows(a.fold_t, a.val_idx) if cache else None)
         improved = val > a.best_val                                      # strict: a tie keeps the earlier epoch
         a.best_val = torch.where(improved, val, a.best_val)
         a.best_epoch = torch.where(improved, epoch, a.best_epoch)
@@ -250,7 +311,8 @@ def train_folds(data: FoldData, arch: Architecture, settings: TrainSettings, *, 
         if epoch == settings.max_epochs:
             stopping[:] = True
         if epoch % settings.curve_stride == 0 or stopping.any():
-            test = _uar_of(a.model, a.x_test, a.y_test, a.test_valid)    # for learning curves only
+            test = _uar_of(a.model, a.x_test, a.y_test, a.test_valid,    # for learning curves only
+                           cache.rows(a.fold_t, a.test_idx) if cache else None)
             train_loss = loss_sum / torch.as_tensor(a.n_train, device=device)
             record = np.ones(len(a.folds), bool) if epoch % settings.curve_stride == 0 else stopping
             at = torch.as_tensor(np.flatnonzero(record), device=device)

@@ -1,0 +1,220 @@
+"""The benchmark scripts (bench/*.py) run and report what RESULTS.md quotes; the performance
+changes they guided leave results bit for bit unchanged.
+
+The benchmarks themselves are not part of the suite: every script runs here at a tiny size,
+in-process (its main(argv)), and the test checks the Markdown section and the RESULT fields.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from models_helpers import TINY_DROP, blobs, fast, relabel
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+
+
+def script(name: str):
+    return importlib.import_module(name)
+
+
+def result_line(out: str) -> dict:
+    """The RESULT {json} line a script prints last (what other tools read)."""
+    lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
+    assert len(lines) == 1, out[-2000:]
+    return json.loads(lines[0][len("RESULT "):])
+
+
+def assert_section(out: str, title: str, header: str) -> None:
+    assert f"### {title}" in out
+    assert "- command: `.venv/bin/python" in out and "- load average (1 min) before / after:" in out
+    assert header in out
+
+
+# ---- train_throughput --------------------------------------------------------------------------
+def test_flops_are_counted_per_matmul_forward_and_backward():
+    tt = script("train_throughput")
+    from paragrid.models.config import Architecture
+    from paragrid.models.train import FoldData
+
+    train = np.zeros((2, 10), bool)
+    val = np.zeros((2, 10), bool)
+    test = np.zeros((2, 10), bool)
+    train[:, :6], val[:, 6:8], test[:, 8:] = True, True, True
+    data = FoldData(np.zeros((10, 5), np.float32), np.zeros(10, np.int64), train, val, test, 3)
+    arch = Architecture(layers=2, width=8)
+    # dnn 5 -> 8 -> 8 -> 3: forward 2*(40+64+24) = 256 per row; training adds weight gradients for
+    # every layer and input gradients for all but the first: 2*40*2 + 2*64*3 + 2*24*3 = 688.
+    # 2 epochs: 12 training rows per epoch, 4 validation rows per epoch, 4 test rows twice.
+    assert tt.flops(arch, 5, 3, 0, data, epochs=2) == 688 * 12 * 2 + 256 * (4 * 2 + 4 * 2)
+    # one frozen source: laterals 8 -> 8 and 8 -> 3 (forward + weight gradient, no input gradient)
+    assert tt.flops(arch, 5, 3, 1, data, epochs=2) == (688 + 352) * 24 + (256 + 176) * 16
+
+
+def test_packed_masks_are_whole_repeats_on_the_fold_axis():
+    tt = script("train_throughput")
+    train, val, test = tt.fold_masks(30, 3, repeats=2)
+    assert train.shape == val.shape == test.shape == (6, 30)
+    for r in range(2):
+        t = test[3 * r : 3 * r + 3]
+        assert (t.sum(0) == 1).all()                                    # test folds partition the rows
+        np.testing.assert_array_equal(val[3 * r : 3 * r + 3], np.roll(t, -1, axis=0))
+    np.testing.assert_array_equal(train, ~(val | test))
+    assert not np.array_equal(test[:3], test[3:])                       # a fresh split per repeat
+
+
+@pytest.mark.parametrize("method", ["dnn", "prognet"])
+def test_train_throughput_reports_every_mode(method, capsys):
+    tt = script("train_throughput")
+    threads, disabled = torch.get_num_threads(), logging.root.manager.disable
+    res = tt.main(["--n", "90", "--k", "3", "--epochs", "1", "--rounds", "1", "--pack", "2", "--layers", "2",
+                   "--width", "16", "--batch", "32", "--threads", "1", "--method", method])
+    out = capsys.readouterr().out
+    assert_section(out, f"train_throughput ({method}, cpu, 1 thread(s))", "| mode | F | fold-epochs/s (best) |")
+    assert result_line(out)["modes"].keys() == res["modes"].keys()
+    expected = {"vectorised": 3, "reference": 3, "packed x2": 6} | ({"no-cache": 3} if method == "prognet" else {})
+    assert {m: v["folds"] for m, v in res["modes"].items()} == expected
+    for v in res["modes"].values():
+        assert v["fold_epochs_per_s"] > 0 and v["gflops"] > 0 and 0 < v["peak_fraction"]
+    assert res["peak_gflops"] >= max(res["peak_single_gflops"], res["peak_batched_gflops"]) > 0
+    assert res["vectorised_over_reference"] > 0
+    assert res["rss_mib"]["start"] <= res["rss_mib"]["trial"] <= res["rss_mib"]["end"]
+    # in-process runs leave the caller's settings as they were
+    assert torch.get_num_threads() == threads and logging.root.manager.disable == disabled
+
+
+def test_step_breakdown_accounts_for_the_whole_step(capsys):
+    res = script("step_breakdown").main(["--n", "120", "--k", "3", "--epochs", "1", "--width", "16",
+                                         "--layers", "2", "--batch", "32"])
+    out = capsys.readouterr().out
+    assert_section(out, "step_breakdown (fold-vectorised trainer, CPU)", "| part of a step | CPU ms per step |")
+    assert result_line(out)["steps"] == res["steps"] == 2       # 40 training rows per fold (k = 3), batch 32
+    parts = res["ms_per_step"]
+    assert {"forward", "backward", "Adam", "dropout draws (per-fold generators)"} <= set(parts)
+    assert sum(parts.values()) == pytest.approx(res["total_ms_per_step"])
+    assert 0 < res["matmul_floor_ms_per_step"] and res["peak_cpu_gflops"] > 0
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # a tiny source task may predict one class in a fold
+def test_source_cache_gives_bit_identical_training():
+    """The prognet source-column cache (models/train.py) changes where the frozen columns' hidden
+    layers come from, not their values: same weights, curves and selections as recomputing them
+    in every step, with folds stopping early and a feature matrix per fold."""
+    import paragrid.models.train as train_module
+    from paragrid.models.config import Architecture
+
+    data = blobs(per_fold_x=True)
+    x0 = np.asarray(data.x)[0]
+    src_a = train_module.train_folds(relabel(data, (x0[:, 3] > 0).astype(np.int64), 2), TINY_DROP,
+                                     fast(max_epochs=4), seed=1).model
+    src_b = train_module.train_folds(relabel(data, (x0[:, 4] > 0).astype(np.int64), 2),
+                                     Architecture(layers=3, width=12, activation="tanh"), fast(max_epochs=4),
+                                     seed=2).model
+    settings = fast(patience=2, max_epochs=15)
+    cached = train_module.train_folds(data, TINY_DROP, settings, method="prognet", sources=[src_a, src_b], seed=5)
+    budget = train_module.SOURCE_CACHE_BYTES
+    try:
+        train_module.SOURCE_CACHE_BYTES = 0
+        recomputed = train_module.train_folds(data, TINY_DROP, settings, method="prognet",
+                                              sources=[src_a, src_b], seed=5)
+    finally:
+        train_module.SOURCE_CACHE_BYTES = budget
+    assert (cached.epochs_run < settings.max_epochs).any()             # some folds stopped early
+    for n, p in cached.model.params.items():
+        assert torch.equal(p, recomputed.model.params[n]), n
+    assert cached.curves.equals(recomputed.curves)
+    np.testing.assert_array_equal(cached.best_epoch, recomputed.best_epoch)
+    np.testing.assert_array_equal(cached.confusion, recomputed.confusion)
+
+
+def test_compile_check_compares_eager_and_compiled(capsys):
+    """TorchDynamo without code generation (backend eager): the script's plumbing in a second;
+    inductor itself (the figure in RESULTS.md) compiles for 10-100 s, too long for the suite."""
+    res = script("compile_check").main(["--folds", "2", "--batch", "8", "--width", "8", "--layers", "2",
+                                        "--steps", "1", "--rounds", "1", "--backend", "eager"])
+    out = capsys.readouterr().out
+    assert_section(out, "compile_check (torch.compile, eager)", "| step (forward + loss + gradients) |")
+    assert result_line(out)["backend"] == "eager"
+    assert set(res["ms_per_step"]) == {"eager", "compiled"} and res["speedup"] > 0
+    assert res["max_grad_diff"] == 0.0          # no code generation: the same kernels, the same numbers
+
+
+def test_compare_revision_trains_both_trainers(capsys):
+    import subprocess
+
+    if subprocess.run(["git", "-C", str(BENCH), "rev-parse", "HEAD"], capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout: compare_revision reads models/ of a git revision")
+    res = script("compare_revision").main(["--rev", "HEAD", "--n", "60", "--k", "3", "--width", "8",
+                                           "--rounds", "1", "--method", "prognet"])
+    out = capsys.readouterr().out
+    assert_section(out, "compare_revision (prognet: working tree vs HEAD)", "| trainer | CPU s per fold-epoch (best) |")
+    assert result_line(out)["rev"] == "HEAD"
+    assert set(res["cpu_s"]) == {"working tree", "rev HEAD"} and res["speedup"] > 0
+    assert res["max_weight_diff"] < 1e-5 and res["same_selection"]   # a speed change, not a different model
+
+
+# ---- extract_speed -----------------------------------------------------------------------------
+def test_extract_speed_reports_each_jobs_value(capsys):
+    res = script("extract_speed").main(["--n", "6", "--rounds", "1", "--jobs", "1,2", "--synth-jobs", "1"])
+    out = capsys.readouterr().out
+    assert_section(out, "extract_speed (openSMILE eGeMAPS)", "| jobs | utterances/s (best) |")
+    assert result_line(out)["n"] == 6
+    assert set(res["jobs"]) == {"1", "2"} and res["audio_s"] > 0
+    assert all(v["utterances_per_s"] > 0 for v in res["jobs"].values())
+    assert res["jobs"]["1"]["speedup"] == pytest.approx(1.0)
+
+
+# ---- Ray: ray_overhead and demo_timing share one Ray instance (starting Ray costs seconds) ----
+@pytest.fixture(scope="module")
+def ray_running():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_overhead_stamps_every_trial(ray_running, capsys):
+    res = script("ray_overhead").main(["--trials", "1", "--epochs", "3", "--rows", "40"])
+    out = capsys.readouterr().out
+    assert_section(out, "ray_overhead (Ray Tune, per trial)", "| actor started -> trainable entered |")
+    assert result_line(out)["stamped"] == 1
+    assert res["stamped"] == 1 and res["errors"] == 0
+    per = res["per_trial_s"]
+    assert per["epoch"]["median"] > 0 and per["after_last_epoch"]["min"] >= 0
+    assert res["fit_s"] > 0 and 0 < res["busy_fraction"] < 1
+
+
+def test_demo_timing_times_every_stage(ray_running, tmp_path, capsys):
+    try:
+        from paragrid.grid.runner import run_grid  # noqa: F401
+    except ImportError as err:
+        pytest.skip(f"the grid runner is not importable yet ({err}); demo_timing needs run_grid")
+    spec = {"name": "benchdemo", "corpora": {"synth-a": "synth-a.parquet", "synth-b": "synth-b.parquet"},
+            "task": "emotion", "methods": ["dnn"],
+            "experiments": {"paralinguistic": {"targets": ["synth-a"], "sources": [["gender"]], "budgets": ["all"]}},
+            "k": 3, "repeats": 1, "seed": 0, "normalisation": "corpus",
+            "architecture": {"layers": 1, "width": 8, "activation": "sigmoid", "dropout": 0.0},
+            "training": {"lr": 0.01, "optimizer": "adam", "batch_size": 32, "max_epochs": 2, "curve_stride": 1},
+            "resources": {"cpu": 1, "gpu": 0}, "max_failures": 0}
+    path = tmp_path / "benchdemo.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    res = script("demo_timing").main(["--spec", str(path), "--utterances", "12", "--speakers", "4",
+                                      "--synth-jobs", "1", "--workdir", str(tmp_path / "work")])
+    out = capsys.readouterr().out
+    assert_section(out, f"demo_timing ({path}, end to end)", "| stage | wall s | share |")
+    assert list(result_line(out)["stages_s"]) == ["1 synthesise", "2 extract", "3 grid (Ray)", "4 report"]
+    assert all(s > 0 for s in res["stages_s"].values())
+    assert res["utterances"] == 24 and res["trials"] == 1
+    assert res["peak_tree_rss_mib"] >= res["rss_mib"] * 0.5 > 0   # sampled: at least this process
+    assert os.path.isdir(tmp_path / "work" / "runs" / "benchdemo")

@@ -175,9 +175,14 @@ def hidden_states(model: StackedModel, x: torch.Tensor, keep: torch.Tensor | Non
     return column_hidden(model, x, keep, sources_hidden(model, x))
 
 
-def forward(model: StackedModel, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-    """Logits (F, B, n_classes) for rows x (F, B, n_in); keep=None is eval mode (no dropout)."""
-    src = sources_hidden(model, x)
+def forward(model: StackedModel, x: torch.Tensor, keep: torch.Tensor | None = None,
+            src: Sequence[list[torch.Tensor]] | None = None) -> torch.Tensor:
+    """Logits (F, B, n_classes) for rows x (F, B, n_in); keep=None is eval mode (no dropout).
+
+    src: the frozen source columns' hidden layers for these rows, when the trainer has them
+    precomputed (they never change during training); computed here otherwise."""
+    if src is None:
+        src = sources_hidden(model, x)
     h = column_hidden(model, x, keep, src)
     p = model.params
     logits = linear(h[-1], p["out.weight"], p["out.bias"])

@@ -186,23 +186,10 @@ class _SourceCache:
         return [[t.index_select(0, flat).view(*idx.shape, -1) for t in per_layer] for per_layer in self.tables]
 
 
-def _forward(model: StackedModel, x: torch.Tensor, keep: torch.Tensor | None = None,
-             src: list[list[torch.Tensor]] | None = None) -> torch.Tensor:
-    """nets.forward, with the frozen source columns' hidden layers given (from the cache)."""
-    if src is None:
-        return forward(model, x, keep)
-    h = column_hidden(model, x, keep, src)
-    p = model.params
-    logits = linear(h[-1], p["out.weight"], p["out.bias"])
-    for s, h_src in enumerate(src):
-        logits = torch.baddbmm(logits, h_src[-1], p[f"out.lateral.{s}"])
-    return logits
-
-
 @torch.no_grad()
 def _uar_of(model: StackedModel, x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor,
             src: list[list[torch.Tensor]] | None = None) -> torch.Tensor:
-    return uar_stacked(y, _forward(model, x, None, src).argmax(-1), valid, model.n_classes)
+    return uar_stacked(y, forward(model, x, None, src).argmax(-1), valid, model.n_classes)
 
 
 def _epoch_batches(a: _Active, batch_size: int, device: torch.device):
@@ -249,7 +236,7 @@ def _train_epoch(a: _Active, d: Data, arch: Architecture, settings: TrainSetting
     loss_sum = torch.zeros(len(a.folds), device=device)
     for s in range(rows.shape[1]):
         keep = _dropout_masks(a, arch, n_real[s], b, device) if arch.dropout > 0 else None
-        logits = _forward(a.model, xe[:, s], keep, cache.rows(a.fold_t, rows[:, s]) if cache else None)
+        logits = forward(a.model, xe[:, s], keep, cache.rows(a.fold_t, rows[:, s]) if cache else None)
         ce = F.cross_entropy(logits.flatten(0, 1), ye[:, s].flatten(), reduction="none").view(valid[:, s].shape)
         ce_sum = torch.where(valid[:, s], ce, 0.0).sum(1)  # padding rows contribute nothing
         # Folds share no weights, so the gradient of this sum w.r.t. fold f's weights is the

@@ -3,7 +3,7 @@ backward, optimiser, and the per-epoch validation, against the time the step's m
 take at the measured matmul peak (the physical floor).
 
 It replays paragrid.models.train._train_epoch piece by piece with the trainer's own private
-helpers (_Active, _epoch_batches, _dropout_masks, _forward, StackedOptimizer), so it measures the
+helpers (_Active, _epoch_batches, _dropout_masks, StackedOptimizer) and nets.forward, so it measures the
 real code; tests/test_bench.py runs it, so it cannot silently drift from the trainer.
 
 Run: .venv/bin/python bench/step_breakdown.py --epochs 3 [--record]
@@ -22,7 +22,7 @@ import benchlib
 import paragrid.models.train as T
 from paragrid.models.config import Architecture, TrainSettings
 from paragrid.models.data import gather, prepare
-from paragrid.models.nets import build_model
+from paragrid.models.nets import build_model, forward
 from train_throughput import flops, fold_masks, matmul_peak
 
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> dict:
         for s in range(rows.shape[1]):
             keep = T._dropout_masks(a, arch, n_real[s], args.batch, dev)
             t = tick("dropout draws (per-fold generators)", t)
-            logits = T._forward(a.model, xe[:, s], keep)
+            logits = forward(a.model, xe[:, s], keep)
             t = tick("forward", t)
             ce = F.cross_entropy(logits.flatten(0, 1), ye[:, s].flatten(), reduction="none").view(valid[:, s].shape)
             loss = (torch.where(valid[:, s], ce, 0.0).sum(1) * inv_n[s]).sum()

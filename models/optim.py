@@ -68,8 +68,7 @@ class StackedOptimizer:
     @torch.no_grad()
     def step(self, grads: list[torch.Tensor], coef: torch.Tensor) -> None:
         # In place and fused (addcmul_, addcdiv_) as far as per-fold coefficient tensors allow:
-        # 2 full-size temporaries and 9 passes per tensor instead of 4 and 11 (the paper network
-        # at F=10: 11.6 -> 9.5 ms of CPU per step, bench/RESULTS.md).
+        # 2 full-size temporaries and 9 passes per tensor instead of 4 and 11 (bench/RESULTS.md).
         for i, (p, g) in enumerate(zip(self.params, grads)):
             if self.weight_decay:
                 g = g.add(p, alpha=self.weight_decay)

@@ -37,12 +37,12 @@ import torch.nn.functional as F
 import torch.optim
 
 from paragrid.errors import UserError
-from paragrid.models.columns import TRAIN_STREAM, draw_uniform, generator, keep_from_uniform, linear
+from paragrid.models.columns import TRAIN_STREAM, draw_uniform, generator, keep_from_uniform
 from paragrid.models.config import METHODS, Architecture, TrainSettings
 from paragrid.models.data import Data, FoldData, gather, padded_rows, prepare, resolve_device
 from paragrid.models.evaluate import SingleClassWarning, evaluate, predict, source_task_uar, warn_single_class
 from paragrid.models.metrics import confusion, uar_from_confusion, uar_stacked
-from paragrid.models.nets import StackedModel, build_model, check_sources, column_hidden, forward, sources_hidden
+from paragrid.models.nets import StackedModel, build_model, check_sources, forward, sources_hidden
 from paragrid.models.optim import StackedOptimizer
 
 __all__ = [

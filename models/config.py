@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from paragrid.errors import UserError
+from paragrid.models.columns import dropout_levels
 
 # Hidden-layer non-linearities a spec may name. The output layer has none: it returns logits,
 # and the softmax lives only inside the cross-entropy loss (applying it twice is a known pitfall).
@@ -47,6 +48,10 @@ class Architecture:
             raise UserError(f"architecture.width must be an integer >= 1, got {self.width!r}")
         if not (0.0 <= float(self.dropout) < 1.0):
             raise UserError(f"architecture.dropout must be in [0, 1), got {self.dropout!r}")
+        try:
+            dropout_levels(self.dropout)  # masks are drawn at a resolution of 2^-16
+        except ValueError as err:
+            raise UserError(f"architecture.dropout: {err}") from None
 
     def to_dict(self) -> dict:
         return asdict(self)

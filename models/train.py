@@ -37,7 +37,7 @@ import torch.nn.functional as F
 import torch.optim
 
 from paragrid.errors import UserError
-from paragrid.models.columns import TRAIN_STREAM, draw_uniform, generator, keep_from_uniform
+from paragrid.models.columns import TRAIN_STREAM, draw_bits, generator, keep_from_bits
 from paragrid.models.config import METHODS, Architecture, TrainSettings
 from paragrid.models.data import Data, FoldData, gather, padded_rows, prepare, resolve_device
 from paragrid.models.evaluate import SingleClassWarning, evaluate, predict, source_task_uar, warn_single_class
@@ -133,6 +133,15 @@ class _Active:
         self.best_val = torch.full((n_folds,), -math.inf, dtype=torch.float64, device=device)
         self.best_epoch = torch.zeros(n_folds, dtype=torch.long, device=device)
         self.bad_epochs = torch.zeros(n_folds, dtype=torch.long, device=device)
+        self.dropout_buffers: tuple[torch.Tensor, torch.Tensor] | None = None  # (bits, multipliers), see below
+
+    def dropout_buffer(self, shape: tuple[int, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step's (bits, multipliers) buffers, reused by the next step: a step's multipliers
+        are only read by its own forward and backward, which end before the next step draws."""
+        if self.dropout_buffers is None or self.dropout_buffers[0].shape != shape:
+            self.dropout_buffers = (torch.empty(shape, dtype=torch.int16, device=device),
+                                    torch.empty(shape, dtype=torch.float32, device=device))
+        return self.dropout_buffers
 
     def keep(self, keep_np: np.ndarray) -> None:
         """Drop the folds that stopped: from here on they cost no compute."""
@@ -210,15 +219,16 @@ def _dropout_masks(a: _Active, arch: Architecture, n_real: np.ndarray, batch_siz
                    device: torch.device) -> torch.Tensor:
     """(F, L, B, width) dropout multipliers of one step. Each fold draws only its real rows, from
     its own generator (the same numbers as training that fold alone); padding rows get 0."""
-    u = torch.empty((len(n_real), arch.layers, batch_size, arch.width), device=device)
+    bits, keep = a.dropout_buffer((len(n_real), arch.layers, batch_size, arch.width), device)
     for i, (g, n) in enumerate(zip(a.gens, n_real)):
         if n == batch_size:
-            draw_uniform(g, u[i])
+            draw_bits(g, bits[i])
         else:
             if n > 0:
-                u[i, :, :n] = draw_uniform(g, torch.empty((arch.layers, int(n), arch.width), device=device))
-            u[i, :, n:] = 0.0
-    return keep_from_uniform(u, arch.dropout)
+                bits[i, :, :n] = draw_bits(g, torch.empty((arch.layers, int(n), arch.width), dtype=torch.int16,
+                                                          device=device))
+            bits[i, :, n:] = -(1 << 15)  # the lowest value: always dropped
+    return keep_from_bits(bits, arch.dropout, out=keep)
 
 
 def _train_epoch(a: _Active, d: Data, arch: Architecture, settings: TrainSettings, epoch: int,
@@ -360,8 +370,9 @@ def train_folds_reference(data: FoldData, arch: Architecture, settings: TrainSet
                 rows = order[start : start + settings.batch_size]
                 keep = None
                 if arch.dropout > 0:
-                    u = draw_uniform(gen, torch.empty((1, arch.layers, len(rows), arch.width), device=device)[0])
-                    keep = keep_from_uniform(u, arch.dropout).unsqueeze(0)
+                    bits = draw_bits(gen, torch.empty((arch.layers, len(rows), arch.width), dtype=torch.int16,
+                                                      device=device))
+                    keep = keep_from_bits(bits, arch.dropout).unsqueeze(0)
                 logits = forward(net, x[rows].unsqueeze(0), keep)[0]
                 loss = F.cross_entropy(logits, d.y[rows])
                 opt.zero_grad()

@@ -613,7 +613,7 @@ def _trainable(config: dict, ctx: dict) -> None:
                 timing["t_train0"] = time.time()
                 model, meta = train_source(job, s, ctx["corpora"], device)
                 timing["t_train1"] = time.time()
-                meta.update(node=node, hostname=socket.gethostname())
+                meta.update(node=node, hostname=socket.gethostname(), t_enter=t_enter, **timing)  # stamps for bench/
                 models.save(item["key"], model, meta)
         else:
             models = ModelStore(storage)

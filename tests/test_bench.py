@@ -201,7 +201,7 @@ def test_demo_timing_times_every_stage(ray_running, tmp_path, capsys):
     except ImportError as err:
         pytest.skip(f"the grid runner is not importable yet ({err}); demo_timing needs run_grid")
     spec = {"name": "benchdemo", "corpora": {"synth-a": "synth-a.parquet", "synth-b": "synth-b.parquet"},
-            "task": "emotion", "methods": ["dnn"],
+            "task": "emotion", "methods": ["dnn", "ptft"],
             "experiments": {"paralinguistic": {"targets": ["synth-a"], "sources": [["gender"]], "budgets": ["all"]}},
             "k": 3, "repeats": 1, "seed": 0, "normalisation": "corpus",
             "architecture": {"layers": 1, "width": 8, "activation": "sigmoid", "dropout": 0.0},
@@ -213,8 +213,67 @@ def test_demo_timing_times_every_stage(ray_running, tmp_path, capsys):
                                       "--synth-jobs", "1", "--workdir", str(tmp_path / "work")])
     out = capsys.readouterr().out
     assert_section(out, f"demo_timing ({path}, end to end)", "| stage | wall s | share |")
+    assert "| grid part | wall s | slot-s | share of grid slot-s |" in out
+    assert "of the end-to-end wall time** (target < 5%)" in out
     assert list(result_line(out)["stages_s"]) == ["1 synthesise", "2 extract", "3 grid (Ray)", "4 report"]
     assert all(s > 0 for s in res["stages_s"].values())
-    assert res["utterances"] == 24 and res["trials"] == 1
+    assert res["utterances"] == 24 and res["trials"] == 2           # dnn and ptft on synth-a
+    assert res["corpus_mapping"] == {} and res["spec_name"] == "benchdemo"
+    g = res["grid"]
+    assert g["slots"] == os.cpu_count() and g["unstamped_sources"] == 0
+    assert g["source_stage"]["n"] == 1 and g["source_stage"]["slot_s"] > 0      # the gender model
+    assert g["target_stage"]["n"] == 2 and g["target_stage"]["slot_s"] > 0
+    assert g["training_slot_s"] == pytest.approx(g["source_stage"]["slot_s"] + g["target_stage"]["slot_s"])
+    assert g["grid_wall_s"] == pytest.approx(res["stages_s"]["3 grid (Ray)"], abs=0.05)
+    assert g["overhead_slot_s"] + g["training_slot_s"] == pytest.approx(g["grid_wall_s"] * g["slots"], abs=1e-6)
+    assert sum(g["overhead_parts"].values()) == pytest.approx(g["overhead_slot_s"], abs=1e-6)
+    assert 0 < g["startup_s"] < g["grid_wall_s"] and 0 <= g["tail_s"] < g["grid_wall_s"]
+    assert g["in_trial_overhead_s"]["setup"] > 0 and g["in_trial_overhead_s"]["write"] > 0
+    # the source model trains before the ptft trial that loads it
+    assert g["source_stage"]["to_s"] <= g["target_stage"]["to_s"]
+    assert 0 < res["sched_overhead_share"] < res["sched_overhead_share_grid"] < 1
+    assert res["sched_overhead_share"] == pytest.approx(g["overhead_wall_s"] / res["total_s"])
     assert res["peak_tree_rss_mib"] >= res["rss_mib"] * 0.5 > 0   # sampled: at least this process
     assert os.path.isdir(tmp_path / "work" / "runs" / "benchdemo")
+
+
+def test_demo_timing_spec_rewrite_puts_paper_table2_on_the_synthetic_corpora(tmp_path):
+    dt = script("demo_timing")
+    from paragrid.grid.spec import expand_trials, validate
+
+    doc = dt.read_spec_doc("paper-table2")
+    before = yaml.safe_dump(doc)
+    new, mapping = dt.rewrite_spec(doc, repeats=1)
+    assert yaml.safe_dump(doc) == before                            # the original is left alone
+    assert mapping == {"iemocap": "synth-a", "msp-improv": "synth-b"}
+    assert new["repeats"] == 1 and new["name"] == "paper-table2-synth-r1"
+    assert new["corpora"] == {"synth-a": "synth-a.parquet", "synth-b": "synth-b.parquet"}
+    assert new["targets"] == ["synth-a", "synth-b"]
+    changed = {"name", "corpora", "targets", "repeats"}
+    assert {k: v for k, v in new.items() if k not in changed} == {k: v for k, v in doc.items() if k not in changed}
+    assert new["training"]["max_epochs"] == 600 and new["k"] == 10   # still the paper's settings
+    # what prepare_spec writes is a valid spec with one repeat of Table 2: 2 x (1 + 2 x 2) trials
+    for name in ("synth-a", "synth-b"):
+        (tmp_path / f"{name}.parquet").touch()
+    path, written, _ = dt.prepare_spec("paper-table2", 1, True, tmp_path / "spec")
+    assert written == new and yaml.safe_load(Path(path).read_text()) == new
+    trials = expand_trials(validate(new, origin=path, features_dir=tmp_path)).trials
+    assert len(trials) == 10 and {t.target for t in trials} == {"synth-a", "synth-b"}
+    assert {t.repeat for t in trials} == {0}
+
+
+def test_demo_timing_spec_rewrite_maps_experiments_and_named_sources():
+    dt = script("demo_timing")
+    doc = {"name": "x", "corpora": {"b": "b.parquet", "a": "a.parquet"}, "targets": "b",
+           "experiments": {"e1": {"targets": ["a"], "sources": [["emotion@b"], "speaker+emotion@a", "none"]},
+                           "e2": {"sources": [["emotion@other"]]}}}
+    new, mapping = dt.rewrite_spec(doc)
+    assert mapping == {"b": "synth-a", "a": "synth-b"} and new["name"] == "x-synth"
+    assert new["targets"] == "synth-a" and new["experiments"]["e1"]["targets"] == ["synth-b"]
+    assert new["experiments"]["e1"]["sources"] == [["emotion@synth-a"], "speaker+emotion@synth-b", "none"]
+    assert new["experiments"]["e2"]["sources"] == [["emotion@other"]]
+    # already on the synthetic corpora, or mapping switched off: only --repeats changes anything
+    demo = dt.read_spec_doc("demo")
+    assert dt.rewrite_spec(demo) == (demo, {})
+    assert dt.rewrite_spec(doc, map_corpora=False) == (doc, {})
+    assert dt.rewrite_spec(demo, repeats=3)[0]["name"] == "demo-r3"

@@ -109,7 +109,8 @@ def kind_of(item: dict) -> str:
 
 
 class Progress(tune.Callback):
-    """Counts the grid's trials by kind and prints one compact line whenever something changes.
+    """Counts the grid's trials by kind and prints one compact line whenever something changes,
+    and at least every `heartbeat_s` while trials run.
 
     Stage 1 (source models, and the DNN baselines that need none) and stage 2 (transfer trials)
     run in one Tune run: a transfer trial starts as soon as its own source models exist.
@@ -123,8 +124,11 @@ class Progress(tune.Callback):
                  verbose: bool, on_done: Callable[[str], None] | None = None,
                  error_of: Callable[[str, object], tuple[str, str]] | None = None,
                  max_failures: int = 0, out: Callable[[str], None] = say, min_interval_s: float = 1.0,
-                 on_tick: Callable[[], None] | None = None):
+                 on_tick: Callable[[], None] | None = None, heartbeat_s: float | None = 60.0):
         self.name, self.verbose, self.slots = name, verbose, max(1, slots)
+        # A paper-size trial trains for minutes: while trials run, the status line is repeated at
+        # least this often, so a quiet console still shows elapsed time and a fresh ETA.
+        self.heartbeat_s = heartbeat_s
         self.on_done, self.error_of, self.max_failures, self.out = on_done, error_of, max_failures, out
         self.on_tick = on_tick  # called every Tune step (the runner refreshes its lock there)
         self.kind = {it["id"]: kind_of(it) for it in items}
@@ -246,5 +250,8 @@ class Progress(tune.Callback):
     def on_step_end(self, iteration, trials, **info):
         if self.on_tick is not None:
             self.on_tick()
-        if self._pending and time.time() - self._last_line >= self.min_interval_s:
+        quiet_for = time.time() - self._last_line
+        if self._pending and quiet_for >= self.min_interval_s:
+            self.line(None, force=True)
+        elif self.running and self.heartbeat_s is not None and quiet_for >= self.heartbeat_s:
             self.line(None, force=True)

@@ -118,8 +118,11 @@ def run_grid(spec: str, storage: str | None = None, address: str | None = None,
                         f"trial(s) at a time (stage 1 ~{_fmt(stage1 / slots)}, stage 2 "
                         f"~{_fmt((total - stage1) / slots)}); an estimate from this machine's CPU, "
                         f"refined as trials finish{'; GPU trials may be faster' if resources['gpu'] else ''}")
-                failed = _run_tune(items, stored, estimates, slots, ctx, resources, s, run, verbose,
-                                   merger, lock, say)
+                # Attached to a cluster (--address), queue beyond the free slots so an autoscaler
+                # sees the demand; on this machine, decide each next trial only when a slot frees.
+                queue = slots if address is None else max(4 * slots, 16)
+                failed = _run_tune(_longest_first(items, estimates), stored, estimates, slots, queue, ctx,
+                                   resources, s, run, verbose, merger, lock, say)
         finally:
             # Also on Ctrl-C: every trial whose files are durable is in the tables, including
             # those that finished after Tune's last report reached the driver.
@@ -500,7 +503,24 @@ class _DependencySearcher:
         return DependencySearcher()
 
 
-def _run_tune(items: list[dict], stored: set[str], estimates, slots: int, ctx: dict,
+def _longest_first(items: list[dict], estimates: dict[str, float] | None) -> list[dict]:
+    """Source models first (they unblock stage 2), then transfer trials, then the DNN baselines
+    (they need nothing, so they fill slots whenever nothing else is ready); within each group the
+    longest first. With the short trials last, the grid does not end with one long trial running
+    while the other slots idle (one repeat of paper-table2 on 2 cores lost ~6% of its grid time
+    that way, bench/RESULTS.md). Without a calibration, prognet columns x budget stand in."""
+    def cost(it: dict) -> float:
+        if estimates is not None:
+            return estimates[it["id"]]
+        columns = 1 + len(it["sources"]) if it.get("method") == "prognet" else 1
+        return columns * float(it["budget"])
+
+    group = {"source": 0, "transfer": 1, "dnn": 2}
+    kind = lambda it: "source" if it["kind"] == "source" else ("dnn" if it["method"] == "dnn" else "transfer")
+    return sorted(items, key=lambda it: (group[kind(it)], -cost(it)))  # stable: ties keep the grid order
+
+
+def _run_tune(items: list[dict], stored: set[str], estimates, slots: int, queue: int, ctx: dict,
               resources: dict, s: Spec, run: RunDir, verbose: bool, merger: _Merger,
               lock: RunLock, say) -> list[tuple[str, str, str]]:
     """One Ray Tune run over every item; returns the failures (item id, error, log)."""
@@ -527,9 +547,10 @@ def _run_tune(items: list[dict], stored: set[str], estimates, slots: int, ctx: d
         progress.fail(item_id, f"its source model {job_of.get(key, key)} failed", "")
 
     dependencies = _DependencySearcher.make(items, stored, on_drop)
-    # Live trials (pending + running) capped well above the cluster's current slots, so an
-    # autoscaling cluster still sees demand, but a 10,000-trial grid is not queued at once.
-    searcher = ConcurrencyLimiter(dependencies, max_concurrent=max(4 * slots, 16))
+    # Live trials (pending + running): `queue` (see run_grid); a 10,000-trial grid is never queued
+    # at once. A trial Tune holds as pending runs before anything suggested later, so a deep queue
+    # on one machine would let early fillers (DNN baselines) jump ahead of longer transfer trials.
+    searcher = ConcurrencyLimiter(dependencies, max_concurrent=queue)
     trainable = tune.with_resources(tune.with_parameters(_trainable, ctx=ctx), resources)
     stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
     tuner = tune.Tuner(

@@ -62,6 +62,24 @@ def test_stage_one_while_source_models_are_missing_and_rate_limited_lines():
     assert len(lines) == 2 and "dnn 1/1" in lines[-1]
 
 
+def test_heartbeat_repeats_the_status_while_trials_run_and_only_then():
+    lines = []
+    items = _items()
+    p = Progress("g", items, None, slots=1, verbose=False, out=lines.append, min_interval_s=0.0, heartbeat_s=3600)
+    p.line(None, force=True)
+    p.on_step_end(0, [])
+    assert len(lines) == 1  # nothing new, heartbeat not due
+    p.heartbeat_s = 0.0
+    p.on_step_end(0, [])
+    assert len(lines) == 1  # due, but nothing is running: no line
+    p.on_trial_start(0, [], _trial(items[1]))
+    p.on_step_end(0, [])
+    assert len(lines) == 2 and "1 running" in lines[-1] and "elapsed" in lines[-1]
+    p.heartbeat_s = None
+    p.on_step_end(0, [])
+    assert len(lines) == 2  # switched off
+
+
 def test_eta_uses_the_estimate_then_the_observed_speed():
     items = _items()
     p = Progress("g", items, {i["id"]: 100.0 for i in items}, slots=2, verbose=False, out=lambda s: None)

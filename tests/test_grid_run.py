@@ -162,3 +162,21 @@ def test_user_errors_come_before_ray_starts(work, monkeypatch):
     doc = tiny_spec(task="valence")
     with pytest.raises(UserError, match="has no label column"):
         run_grid(str(write_spec(work, doc)), storage=str(work / "runs"))
+
+
+def test_longest_first_keeps_sources_first_and_puts_short_fillers_last():
+    items = [{"kind": "trial", "id": "dnn.a", "method": "dnn", "sources": [], "budget": 8},
+             {"kind": "trial", "id": "ptft.a", "method": "ptft", "sources": ["gender"], "budget": 8},
+             {"kind": "source", "id": "source.gender", "key": "g", "budget": 8},
+             {"kind": "trial", "id": "prognet.a", "method": "prognet", "sources": ["gender"], "budget": 8},
+             {"kind": "trial", "id": "ptft.small", "method": "ptft", "sources": ["gender"], "budget": 1},
+             {"kind": "trial", "id": "dnn.small", "method": "dnn", "sources": [], "budget": 1}]
+    ids = lambda xs: [x["id"] for x in xs]
+    # no calibration: prognet's two columns make it the longest transfer trial
+    assert ids(runner._longest_first(items, None)) == [
+        "source.gender", "prognet.a", "ptft.a", "ptft.small", "dnn.a", "dnn.small"]
+    # with estimates, the estimates decide within each group (never across groups)
+    est = {"dnn.a": 1.0, "dnn.small": 50.0, "ptft.a": 5.0, "ptft.small": 9.0, "prognet.a": 7.0,
+           "source.gender": 0.1}
+    assert ids(runner._longest_first(items, est)) == [
+        "source.gender", "ptft.small", "prognet.a", "ptft.a", "dnn.small", "dnn.a"]

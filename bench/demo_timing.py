@@ -68,6 +68,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--synth-jobs", type=int, default=None, help="processes writing the corpora (default: all cores)")
     ap.add_argument("--workdir", default=None, help="work folder (default: a temp dir, removed afterwards)")
+    ap.add_argument("--address", default=None,
+                    help="attach to a running Ray instance ('auto' after `ray start --head`) instead of "
+                         "starting one: the grid's start-up then excludes ray.init")
     ap.add_argument("--record", action="store_true", help="append the section to bench/RESULTS.md")
     return ap.parse_args(argv)
 
@@ -325,7 +328,7 @@ def main(argv=None) -> dict:
         stages["2 extract"] = time.perf_counter() - t
 
         t, t_grid0 = time.perf_counter(), time.time()
-        run_dir = run_grid(spec, storage=str(storage), features_dir=str(features))
+        run_dir = run_grid(spec, storage=str(storage), features_dir=str(features), address=args.address)
         t_grid1 = time.time()
         stages["3 grid (Ray)"] = time.perf_counter() - t
 
@@ -359,6 +362,9 @@ def main(argv=None) -> dict:
              f"spec {doc.get('name')} ({args.spec}); {n_utt} utterances in {len(CORPORA)} synthetic corpora; "
              f"{len(targets)} target trials, {g['source_stage']['n']} source models trained in this run"
              + (f" ({g['unstamped_sources']} stored model(s) reused, unstamped)" if g["unstamped_sources"] else "")]
+    if args.address:
+        notes.append(f"Ray: attached to a running instance (--address {args.address}), so the start-up has no ray.init; "
+                     "Tune may queue trials beyond the free slots (cluster mode)")
     if mapping:
         notes.append("corpora mapped onto the synthetic ones (everything else as in the spec): "
                      + ", ".join(f"{a} -> {b}" for a, b in mapping.items()))

@@ -646,8 +646,7 @@ def _trainable(config: dict, ctx: dict) -> None:
             timing["t_train1"] = time.time()
             run.write_trial(trial.trial_id, results, curves, {
                 "spec_hash": ctx["spec_hash"], "trial_id": trial.trial_id, "node": node,
-                "device": device, "rows": len(results), "t_enter": t_enter, **timing,
-                "t_written": time.time()})
+                "device": device, "rows": len(results), "t_enter": t_enter, **timing})  # + t_written
     except Exception as err:
         _write_error(run, item["id"], err)
         raise

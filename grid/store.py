@@ -148,6 +148,7 @@ class RunDir:
         """Tables first, marker last: a done.json that exists vouches for both tables."""
         self.storage.write_parquet(results, *self.trial(trial_id, "results.parquet"))
         self.storage.write_parquet(curves, *self.trial(trial_id, "curves.parquet"))
+        done = {**done, "t_written": time.time()}  # when the tables are durable (bench/ reads it)
         self.storage.write_json(done, *self.trial(trial_id, "done.json"))
 
     def merge(self, trial_ids: list[str], spec_hash: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:

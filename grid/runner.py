@@ -404,21 +404,22 @@ class _Calibration(threading.Thread):
         return self.result
 
 
+def _columns(it: dict) -> int:
+    """Columns an item trains or runs: a prognet's new column plus its frozen sources, else one."""
+    return 1 + len(it["sources"]) if it.get("method") == "prognet" else 1
+
+
 def _estimate(items: list[dict], s: Spec, corpora: dict[str, Corpus], cal) -> dict[str, float] | None:
     """Estimated seconds of each item on one trial slot (None without a calibration)."""
     if cal is None:
         return None
     out = {}
     for it in items:
-        if it["kind"] == "source":
-            c, task, columns = corpora[it["corpus"]], it["task"], 1
-        else:
-            c, task = corpora[it["target"]], s.task
-            columns = 1 + len(it["sources"]) if it["method"] == "prognet" else 1
+        c, task = (corpora[it["corpus"]], it["task"]) if it["kind"] == "source" else (corpora[it["target"]], s.task)
         n_classes = len(set(c.labels[task].tolist()))
         per_epoch = cal.epoch_seconds(k=s.k, n_train=c.n * it["budget"] / s.k, n_val=c.n / s.k,
                                       n_in=c.x.shape[1], n_classes=n_classes, arch=s.architecture,
-                                      batch_size=s.training["batch_size"], columns=columns)
+                                      batch_size=s.training["batch_size"], columns=_columns(it))
         out[it["id"]] = cal.trial_overhead_s + s.training["max_epochs"] * per_epoch
     return out
 
@@ -509,15 +510,13 @@ def _longest_first(items: list[dict], estimates: dict[str, float] | None) -> lis
     longest first. With the short trials last, the grid does not end with one long trial running
     while the other slots idle (one repeat of paper-table2 on 2 cores lost ~6% of its grid time
     that way, bench/RESULTS.md). Without a calibration, prognet columns x budget stand in."""
+    from paragrid.grid.progress import kind_of  # "source", "transfer" or "dnn"
+
     def cost(it: dict) -> float:
-        if estimates is not None:
-            return estimates[it["id"]]
-        columns = 1 + len(it["sources"]) if it.get("method") == "prognet" else 1
-        return columns * float(it["budget"])
+        return estimates[it["id"]] if estimates is not None else _columns(it) * float(it["budget"])
 
     group = {"source": 0, "transfer": 1, "dnn": 2}
-    kind = lambda it: "source" if it["kind"] == "source" else ("dnn" if it["method"] == "dnn" else "transfer")
-    return sorted(items, key=lambda it: (group[kind(it)], -cost(it)))  # stable: ties keep the grid order
+    return sorted(items, key=lambda it: (group[kind_of(it)], -cost(it)))  # stable: ties keep the grid order
 
 
 def _run_tune(items: list[dict], stored: set[str], estimates, slots: int, queue: int, ctx: dict,

@@ -12,6 +12,8 @@ import this module as a sibling (`python bench/<name>.py` puts bench/ on sys.pat
 
 from __future__ import annotations
 
+import argparse
+
 import json
 import logging
 import os
@@ -101,6 +103,15 @@ def md_table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """The command line every script shares: its docstring's first paragraph as the description,
+    the rest shown as written, and --record."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--record", action="store_true", help="append the section to bench/RESULTS.md")
+    return ap
 
 
 def section(title: str, info: dict, load_before: float, load_after: float, body: str) -> str:

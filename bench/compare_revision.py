@@ -28,8 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--rev", default="HEAD", help="git revision to compare against (default HEAD)")
     ap.add_argument("--method", choices=["dnn", "prognet"], default="dnn")
     ap.add_argument("--epochs", type=int, default=1)
@@ -38,7 +37,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--record", action="store_true", help="append the section to bench/RESULTS.md")
     return ap.parse_args(argv)
 
 

@@ -27,8 +27,7 @@ from paragrid.models.nets import build_model, forward
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--folds", type=int, default=10)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--width", type=int, default=256)
@@ -40,7 +39,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--cold", action="store_true",
                     help="compile with an empty inductor cache (a fresh TORCHINDUCTOR_CACHE_DIR): "
                          "what a new machine pays")
-    ap.add_argument("--record", action="store_true", help="append the section to bench/RESULTS.md")
     return ap.parse_args(argv)
 
 

@@ -57,8 +57,7 @@ GRID_LISTS = ("targets", "sources")  # the grid keys that name corpora
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--spec", default="demo", help="grid spec (default: the built-in demo)")
     ap.add_argument("--repeats", type=int, default=None, help="override the spec's repeats")
     ap.add_argument("--map-corpora", action=argparse.BooleanOptionalAction, default=True,
@@ -71,7 +70,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--address", default=None,
                     help="attach to a running Ray instance ('auto' after `ray start --head`) instead of "
                          "starting one: the grid's start-up then excludes ray.init")
-    ap.add_argument("--record", action="store_true", help="append the section to bench/RESULTS.md")
     return ap.parse_args(argv)
 
 

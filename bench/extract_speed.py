@@ -22,8 +22,7 @@ import benchlib
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--n", type=int, default=200, help="synthetic utterances (default 200)")
     ap.add_argument("--jobs", default=f"1,{os.cpu_count() or 1}",
                     help="comma-separated --jobs values to compare (default 1 and all cores)")
@@ -31,7 +30,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--synth-jobs", type=int, default=None, help="processes writing the corpus (default: all cores)")
     ap.add_argument("--workdir", default=None, help="folder for the corpus and outputs (default: a temp dir, removed)")
-    ap.add_argument("--record", action="store_true", help="append the section to bench/RESULTS.md")
     return ap.parse_args(argv)
 
 

@@ -37,14 +37,12 @@ import benchlib
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--trials", type=int, default=8, help="trials (default 8)")
     ap.add_argument("--epochs", type=int, default=5, help="epochs per trial (default 5)")
     ap.add_argument("--rows", type=int, default=200, help="utterances per trial's data set (default 200)")
     ap.add_argument("--cpus", type=int, default=os.cpu_count() or 1, help="CPUs given to Ray (default: all)")
     ap.add_argument("--no-reuse-actors", action="store_true", help="a fresh actor per trial")
-    ap.add_argument("--record", action="store_true", help="append the section to bench/RESULTS.md")
     return ap.parse_args(argv)
 
 

@@ -42,8 +42,7 @@ from paragrid.models.train import FoldData, train_folds, train_folds_reference
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch intra-op threads (default 1: one grid trial per core; on a loaded "
@@ -61,7 +60,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--layers", type=int, default=4, help="hidden layers (default 4, the paper's)")
     ap.add_argument("--batch", type=int, default=256, help="batch size (default 256)")
     ap.add_argument("--no-reference", action="store_true", help="skip the (slow) reference loop")
-    ap.add_argument("--record", action="store_true", help="append the section to bench/RESULTS.md")
     return ap.parse_args(argv)
 
 

@@ -10,6 +10,11 @@ A user map (a YAML/JSON file or a dict) *replaces* the default map of the format
 any label set. A value of null (YAML `~`, JSON `null`) or "" drops that label explicitly.
 Keys match case-insensitively, against the raw code or one of its documented names
 (`DEFAULT_ALIASES`), so `{anger: angry}` works for EmoDB's `W` and `{5: angry}` for RAVDESS `05`.
+
+A manifest's labels are free text; its default map knows the common English names of the four
+classes (anger/angry, happiness/happy/joy, sadness/sad, neutral), so a corpus labelled in plain
+English needs no map. Whatever map applies, the loader prints which raw label became which
+class, and `describe` names coded labels by their meaning (`boredom (L)`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from paragrid.errors import UserError
 
 FOUR_CLASSES = ("angry", "happy", "neutral", "sad")
 
-# The paper's 4-class setup per format (PROTOCOL.md, Data): IEMOCAP merges excited into happy.
+# The paper's 4-class setup per format (docs/PROTOCOL.md, section 2): IEMOCAP merges excited into happy.
 DEFAULT_MAPS: dict[str, dict[str, str]] = {
     "iemocap": {"neu": "neutral", "hap": "happy", "exc": "happy", "sad": "sad", "ang": "angry"},
     "msp-improv": {"A": "angry", "H": "happy", "S": "sad", "N": "neutral"},
@@ -32,7 +37,8 @@ DEFAULT_MAPS: dict[str, dict[str, str]] = {
     "ravdess": {"neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "angry"},
     "crema-d": {"ANG": "angry", "HAP": "happy", "NEU": "neutral", "SAD": "sad"},
     "emodb": {"W": "angry", "F": "happy", "T": "sad", "N": "neutral"},
-    "manifest": {c: c for c in FOUR_CLASSES},
+    "manifest": {"angry": "angry", "anger": "angry", "happy": "happy", "happiness": "happy",
+                 "joy": "happy", "neutral": "neutral", "sad": "sad", "sadness": "sad"},
 }
 
 # Other names a user map may use for a raw label (the corpus' documented meaning of each code).
@@ -65,6 +71,26 @@ DEFAULT_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+class CorpusWarning(UserWarning):
+    """A corpus that loads but may not be what the study expects (e.g. a class with no utterance)."""
+
+
+def describe(raw: str, aliases: tuple[str, ...] = ()) -> str:
+    """A raw label as a reader understands it: `boredom (L)`, `calm (02)`, or the label itself.
+
+    The first documented name that is a word gives the meaning; for RAVDESS the raw label is
+    already the name and the alias is the file-name code.
+    """
+    if not aliases:
+        return raw
+    first = aliases[0]
+    if first.casefold() == raw.casefold():
+        return raw
+    if any(ch.isalpha() for ch in first):
+        return f"{first} ({raw})"
+    return f"{raw} ({first})"
+
+
 @dataclass(frozen=True)
 class LabelMap:
     """A resolved label map: casefolded raw label -> class (None = drop), and where it came from."""
@@ -72,6 +98,11 @@ class LabelMap:
     table: dict[str, str | None]
     origin: str  # "the default iemocap map", "label map /x/map.yaml", "the given label map"
     from_file: Path | None = None
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The target label set: every class some raw label maps to, sorted."""
+        return tuple(sorted({c for c in self.table.values() if c is not None}))
 
     def lookup(self, raw: str, aliases: tuple[str, ...] = ()) -> str | None:
         """The class of `raw`, or None when the map drops it (unnamed or mapped to null)."""

@@ -6,16 +6,22 @@ label), checks ids, reads each kept file's header for duration and sample rate, 
 DataFrame of docs/FORMATS.md section 1. Keeping the parsers free of policy means that the
 decisions that change a study's numbers (which labels, which files) live in one place and are
 always printed, never silent: one stderr line per corpus such as
-`iemocap: kept 5531 of 10039 utterances; dropped xxx=2507, fru=1849, ...`.
+`iemocap: kept 5531 of 10039 utterances: angry=1103, ... (the default iemocap map: anger (ang)
+-> angry, ...); dropped no agreement (xxx)=2507, frustration (fru)=1849, ...`.
 
-Release layouts are those of /work/shared/CORPORA.md; the defaults reproduce the paper's four
-classes (angry, happy, neutral, sad), see `paragrid.features.labels`.
+The label set is checked before any audio is read: fewer than two classes left is a UserError
+naming the labels found and the --label-map fix; a class of the label set with no utterance is
+a `CorpusWarning`. Release layouts (what SOURCE is for each format) are in docs/FORMATS.md; the
+defaults reproduce the paper's four classes (angry, happy, neutral, sad), see
+`paragrid.features.labels`.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import sys
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +29,8 @@ import pandas as pd
 import soundfile as sf
 
 from paragrid.errors import UserError
-from paragrid.features.labels import DEFAULT_ALIASES, LabelMap, resolve_label_map
+from paragrid.features.labels import DEFAULT_ALIASES, CorpusWarning, LabelMap, describe, \
+    resolve_label_map
 from paragrid.features.manifest import (
     MANIFEST_COLUMNS,
     Candidate,
@@ -229,10 +236,17 @@ def _crema_genders(csv: Path) -> dict[str, str]:
 
 
 def _parse_crema_d(root: Path) -> Parsed:
-    """AudioWAV/AAAA_SSS_EEE_LL.wav with genders joined from VideoDemographics.csv."""
+    """AudioWAV/AAAA_SSS_EEE_LL.wav with genders joined from VideoDemographics.csv.
+
+    SOURCE is the release root (holding AudioWAV/ and VideoDemographics.csv); AudioWAV/ itself
+    is accepted too, with the CSV then looked up next to it.
+    """
+    if not (root / "AudioWAV").is_dir() and root.name == "AudioWAV":
+        root = root.parent
     files = sorted((root / "AudioWAV").glob("*.wav"))
     if not files:
-        raise UserError(f"no AudioWAV/*.wav under {root}: is this the CREMA-D root?")
+        raise UserError(f"no AudioWAV/*.wav under {root}: is this the CREMA-D root (the folder "
+                        f"holding AudioWAV/ and VideoDemographics.csv)?")
     csv = root / "VideoDemographics.csv"
     genders = _crema_genders(csv)
     candidates, other = [], 0
@@ -265,10 +279,16 @@ EMODB_GENDERS = {"03": "M", "10": "M", "11": "M", "12": "M", "15": "M",
 
 
 def _parse_emodb(root: Path) -> Parsed:
-    """wav/SSTTTEV.wav: speaker, text, German emotion initial, version; gender from a table."""
-    files = sorted((root / "wav").glob("*.wav"))
-    if not files:
-        raise UserError(f"no wav/*.wav under {root}: is this the EmoDB root?")
+    """wav/SSTTTEV.wav: speaker, text, German emotion initial, version; gender from a table.
+
+    SOURCE is the unpacked release (the folder holding wav/, lablaut/, silb/, ...) or its wav/
+    folder itself: whichever holds the EmoDB-named files.
+    """
+    folder = root / "wav" if (root / "wav").is_dir() else root
+    files = sorted(folder.glob("*.wav"))
+    if not files or not any(_EMODB_NAME.match(f.stem) for f in files):
+        raise UserError(f"no wav/*.wav under {root} (nor EmoDB-named wavs like 03a01Fa.wav in it): "
+                        f"is this the EmoDB root? pass the folder holding wav/, or wav/ itself")
     candidates, other = [], 0
     for f in files:
         m = _EMODB_NAME.match(f.stem)
@@ -331,8 +351,55 @@ def probe_audio(path: Path) -> tuple[float, int]:
     return info.frames / info.samplerate, int(info.samplerate)
 
 
-def _counts(counter: Counter) -> str:
-    return ", ".join(f"{k}={n}" for k, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+def _counts(counter: Counter, aliases: dict[str, tuple[str, ...]] | None = None) -> str:
+    """`boredom (L)=81, disgust (E)=46`: most frequent first, coded labels by their meaning."""
+    aliases = aliases or {}
+    named = [(describe(k, aliases.get(k, ())), n) for k, n in counter.items()]
+    return ", ".join(f"{name}={n}" for name, n in sorted(named, key=lambda kv: (-kv[1], kv[0])))
+
+
+def _applied(kept: list[tuple[Candidate, str]], parsed: Parsed) -> str:
+    """Which raw label became which class: `anger (W) -> angry, neutral (N) -> neutral`."""
+    pairs = sorted({(c.raw_label, cls) for c, cls in kept}, key=lambda p: (p[1], p[0].casefold()))
+    return ", ".join(f"{describe(raw, parsed.aliases.get(raw, ()))} -> {cls}" for raw, cls in pairs)
+
+
+def _check_label_set(parsed: Parsed, labels: LabelMap, kept: list[tuple[Candidate, str]],
+                     source: Path) -> None:
+    """Fewer than two classes of the label set left: UserError; a class with none: CorpusWarning.
+
+    Checked before any audio is read: a one-class parquet would otherwise be extracted, and a
+    grid on it would train every source model before its first trial failed.
+    """
+    present = Counter(cls for _, cls in kept)
+    label_set = labels.classes
+    wanted = ", ".join(label_set)
+    seen = _counts(Counter(c.raw_label for c in parsed.candidates), parsed.aliases)
+    if len(present) < 2:
+        left = ", ".join(f"{cls}={n}" for cls, n in sorted(present.items()))
+        kept_raw = {c.raw_label for c, _ in kept}
+        dropped = Counter(c.raw_label for c in parsed.candidates if c.raw_label not in kept_raw)
+        raw = min(dropped, key=lambda r: (-dropped[r], r)) if dropped else parsed.candidates[0].raw_label
+        names = parsed.aliases.get(raw, ())
+        example = names[0] if names and any(ch.isalpha() for ch in names[0]) else raw  # `fear`, not `A`
+        guess = difflib.get_close_matches(example.casefold(), label_set, n=1, cutoff=0.5)
+        where = f"add to {labels.from_file}" if labels.from_file else "pass --label-map MAP.yaml with"
+        raise UserError(
+            f"{parsed.corpus}: only {len(present)} class of the label set ({wanted}) is left after "
+            f"{labels.origin} ({left}); labels found in {source}: {seen}: a classifier needs at "
+            f"least two, so {where} one `raw label: class` line per label to keep "
+            f"(e.g. `{example}: {guess[0] if guess else '<class>'}`)")
+    missing = [cls for cls in label_set if cls not in present]
+    if missing:
+        them = "it" if len(missing) == 1 else "them"
+        fix = (f"map a label to {them} in {labels.from_file}" if labels.from_file
+               else f"map a label to {them} with --label-map")
+        names = ", ".join(f"'{c}'" for c in missing)
+        warnings.warn(
+            f"{parsed.corpus}: {'class' if len(missing) == 1 else 'classes'} {names} of the label set "
+            f"({wanted}) {'has' if len(missing) == 1 else 'have'} no utterance after {labels.origin} "
+            f"(labels found: {seen}): {fix}, or expect models without {them}",
+            CorpusWarning, stacklevel=4)
 
 
 def _bad_message(path: Path, bad: _BadAudio, listed_in: Path | None, more: int) -> str:
@@ -371,7 +438,7 @@ def _apply_map(
         else:
             kept.append((c, cls))
     if not kept:
-        seen = _counts(Counter(c.raw_label for c in parsed.candidates))
+        seen = _counts(Counter(c.raw_label for c in parsed.candidates), parsed.aliases)
         fix = (f"map some of them in {labels.from_file}" if labels.from_file
                else "pass a --label-map that maps some of them")
         raise UserError(f"{parsed.corpus}: no utterance of {source} is left after "
@@ -399,6 +466,7 @@ def _build(
     name = parsed.corpus
     _check_ids(parsed)
     kept, dropped = _apply_map(parsed, labels, source)
+    _check_label_set(parsed, labels, kept, source)
     _check_genders(kept, source)
 
     rows, skipped = [], []
@@ -421,6 +489,10 @@ def _build(
         first, bad = skipped[0]
         raise UserError(f"{name}: every audio file of {source} is missing or unreadable "
                         f"(first: {first.path} {bad.reason}): check the corpus root")
+    if skipped and len({r["emotion"] for r in rows}) < 2:
+        raise UserError(f"{name}: after skipping {len(skipped)} missing or unreadable audio files "
+                        f"only the class '{rows[0]['emotion']}' is left (first skipped: "
+                        f"{skipped[0][0].path}): a classifier needs two; restore the files")
 
     extras = list(dict.fromkeys(k for r in rows for k in r if k not in MANIFEST_COLUMNS))
     df = pd.DataFrame(rows, columns=MANIFEST_COLUMNS + extras)
@@ -430,8 +502,10 @@ def _build(
     df["sample_rate"] = df["sample_rate"].astype("int64")
     df = df.sort_values("utterance_id", kind="stable").reset_index(drop=True)
 
-    summary = (f"{name}: kept {len(df)} of {len(parsed.candidates)} utterances; "
-               f"dropped {_counts(dropped) or 'none'}")
+    classes = ", ".join(f"{c}={n}" for c, n in sorted(Counter(df["emotion"]).items()))
+    summary = (f"{name}: kept {len(df)} of {len(parsed.candidates)} utterances: {classes} "
+               f"({labels.origin}: {_applied(kept, parsed)}); "
+               f"dropped {_counts(dropped, parsed.aliases) or 'none'}")
     for note in parsed.notes:
         summary += f"; {note}"
     if skipped:

@@ -1,9 +1,14 @@
 """Cross-validation folds: which utterance tests, validates and trains in each step.
 
-The paper's protocol (PROTOCOL.md, Evaluation) is repeated k-fold CV with folds *stratified by
-speaker*: every speaker appears in every fold, so speaker and gender source models can be
-trained and tested on the same speakers. Step i tests fold i, selects the epoch on fold
+The paper's protocol (docs/PROTOCOL.md, section 4) is repeated k-fold CV with folds
+*stratified by speaker*: every speaker appears in every fold, so speaker and gender source
+models can be trained and tested on the same speakers. Step i tests fold i, selects the epoch on fold
 (i+1) % k and trains on the rest, or on a random `budget` of the rest (cross-corpus experiment).
+
+Two leave-one-out schemes follow the literature users compare with (docs/PROTOCOL.md): in
+leave-one-speaker-out (LOSO) step i tests speaker i, and in leave-one-session-out step i tests
+session i; there k is the number of speakers (sessions), the validation unit of each step is a
+seeded draw among the other units, and the rest train (`leave_one_out_steps`).
 
 Everything here is a pure function of its arguments and a seed, so a trial can be re-run on any
 machine and land on exactly the same utterances. Seeds must be non-negative integers (numpy's
@@ -21,6 +26,12 @@ from paragrid.errors import UserError
 # repeat_seed spaces repeats of different base seeds this far apart, so (base, repeat) pairs
 # never collide as long as repeat < REPEATS_PER_BASE.
 REPEATS_PER_BASE = 1000
+
+# Leave-one-out schemes -> the label column whose values are the held-out units.
+LEAVE_ONE_OUT = {"leave-one-speaker-out": "speaker", "leave-one-session-out": "session"}
+# Third entry of the validation draw's seed sequence: [seed, step, _VAL_STREAM] is a stream of its
+# own, independent of the budget draw's [seed, step], so neither choice shifts the other.
+_VAL_STREAM = 1
 
 
 def _check_int(name: str, value, minimum: int) -> int:
@@ -111,18 +122,30 @@ class FoldSteps:
     """Masks for all k steps of one repeat, stacked on a leading fold axis (F = k)."""
 
     train: np.ndarray  # (k, N) bool  the budgeted training folds of step i
-    val: np.ndarray    # (k, N) bool  fold (i+1) % k
+    val: np.ndarray    # (k, N) bool  fold val_fold[i] ((i+1) % k for the k-fold schemes)
     test: np.ndarray   # (k, N) bool  fold i
     val_fold: np.ndarray    # (k,) int
     train_folds: list[tuple[int, ...]]  # which folds trained step i (after budget)
+    # Leave-one-out schemes: the speaker (session) that step i tests and the one it validates
+    # on, so results can name them; empty for the k-fold schemes, whose folds mix speakers.
+    test_unit: tuple[str, ...] = ()
+    val_unit: tuple[str, ...] = ()
+
+    @property
+    def k(self) -> int:
+        """Number of steps (F): the spec's k, or the number of units for leave-one-out."""
+        return int(self.test.shape[0])
 
 
-def fold_steps(fold_of: np.ndarray, k: int, budget: int | None = None, seed: int = 0) -> FoldSteps:
+def fold_steps(fold_of: np.ndarray, k: int, budget: int | None = None, seed: int = 0,
+               val_fold: np.ndarray | None = None) -> FoldSteps:
     """Step i: test fold i, validation fold (i+1) % k, training the other k-2 folds or a subset.
 
     With a budget b < k-2 the training folds of step i are a random b of the k-2, drawn from
     np.random.default_rng([seed, i]): reproducible, independent across steps, and identical for
     every method given the same seed (so methods are compared on the same data).
+    `val_fold` (k,) replaces the (i+1) % k rule with a validation fold per step (leave-one-out
+    schemes draw it, see `choose_val_folds`); val_fold[i] must differ from i.
     Every fold must hold at least one utterance (an empty test or validation fold cannot be scored).
     """
     k = _check_k(k)
@@ -143,7 +166,14 @@ def fold_steps(fold_of: np.ndarray, k: int, budget: int | None = None, seed: int
         raise UserError(f"folds {np.flatnonzero(sizes == 0).tolist()} are empty (k={k}); lower k")
 
     is_fold = fold_of[None, :] == np.arange(k)[:, None]  # (k, N): row f = members of fold f
-    val_fold = (np.arange(k) + 1) % k
+    if val_fold is None:
+        val_fold = (np.arange(k) + 1) % k
+    else:
+        val_fold = np.asarray(val_fold)
+        if (val_fold.shape != (k,) or not np.issubdtype(val_fold.dtype, np.integer)
+                or (val_fold < 0).any() or (val_fold >= k).any() or (val_fold == np.arange(k)).any()):
+            raise UserError(f"val_fold must be k={k} fold ids in 0..{k - 1}, none equal to its own "
+                            f"step, got {val_fold.tolist()}")
     train_folds: list[tuple[int, ...]] = []
     for i in range(k):
         rest = np.array([f for f in range(k) if f != i and f != val_fold[i]])
@@ -155,6 +185,72 @@ def fold_steps(fold_of: np.ndarray, k: int, budget: int | None = None, seed: int
         train[i] = is_fold[list(folds)].any(axis=0)
     return FoldSteps(train=train, val=is_fold[val_fold], test=is_fold.copy(),
                      val_fold=val_fold.astype(np.int64), train_folds=train_folds)
+
+
+def unit_folds(units: np.ndarray, name: str = "units") -> tuple[np.ndarray, tuple[str, ...]]:
+    """(fold id per utterance, unit names): fold f holds every utterance of the f-th unit.
+
+    Units are speakers (leave-one-speaker-out) or sessions (leave-one-session-out), numbered in
+    sorted order of their names, so fold f is the same speaker in every repeat and every run:
+    results of two methods pair up by speaker, and a row's fold names its test speaker.
+    """
+    values = np.asarray(units)
+    if values.ndim != 1:
+        raise UserError(f"{name} must be a 1-D array with one entry per utterance, got shape {values.shape}")
+    names, codes = np.unique(values.astype(str), return_inverse=True)
+    return codes.reshape(-1).astype(np.int64), tuple(str(u) for u in names)
+
+
+def choose_val_folds(fold_of: np.ndarray, k: int, seed: int, labels: np.ndarray | None = None) -> np.ndarray:
+    """A validation fold per step i (never i itself), drawn from np.random.default_rng([seed, i, 1]).
+
+    Leave-one-out schemes have no natural "next fold"; a fixed neighbour would tie each test
+    speaker to one validation speaker in every repeat. The draw is uniform over the folds that
+    hold the most classes of `labels` (all of them where any fold does), so that the validation
+    UAR that picks the epoch is not computed over a missing class when that can be avoided.
+    """
+    k = _check_k(k)
+    seed = _check_int("seed", seed, 0)
+    fold_of = np.asarray(fold_of)
+    if fold_of.ndim != 1 or (fold_of.size and (fold_of.min() < 0 or fold_of.max() >= k)):
+        raise UserError(f"fold_of must be a 1-D array of fold ids in 0..{k - 1}")
+    if labels is None:
+        coverage = np.zeros(k, dtype=np.int64)
+    else:
+        lab = _codes(labels, "labels")
+        if lab.size != fold_of.size:
+            raise UserError(f"labels ({lab.size}) and folds ({fold_of.size}) must have one entry per utterance each")
+        present = np.zeros((k, int(lab.max()) + 1 if lab.size else 1), dtype=bool)
+        present[fold_of, lab] = True
+        coverage = present.sum(axis=1)
+    out = np.empty(k, dtype=np.int64)
+    for i in range(k):
+        others = np.array([f for f in range(k) if f != i])
+        best = others[coverage[others] == coverage[others].max()]
+        out[i] = int(np.random.default_rng([seed, i, _VAL_STREAM]).choice(best))
+    return out
+
+
+def leave_one_out_steps(units: np.ndarray, seed: int, budget: int | None = None,
+                        labels: np.ndarray | None = None) -> FoldSteps:
+    """Leave-one-speaker-out (units = speakers) or leave-one-session-out (units = sessions).
+
+    One step per unit: that unit is the test set; one other unit, drawn per step and seeded by
+    `seed` (the repeat's seed, so it encodes (spec seed, repeat)), is the validation set; the
+    remaining U-2 units train, or a seeded `budget` of them (drawn as in `fold_steps`). The
+    test sets are the same in every repeat (that is what leave-one-out means); repeats re-draw
+    the validation unit, the budget subset and the initialisation only.
+    """
+    fold_of, names = unit_folds(units)
+    k = len(names)
+    if k < 3:
+        raise UserError(f"leave-one-out needs at least 3 units (test, validation, training), "
+                        f"got {k}: {', '.join(names)}")
+    val = choose_val_folds(fold_of, k, seed, labels)
+    steps = fold_steps(fold_of, k, budget=budget, seed=seed, val_fold=val)
+    return FoldSteps(train=steps.train, val=steps.val, test=steps.test, val_fold=steps.val_fold,
+                     train_folds=steps.train_folds, test_unit=names,
+                     val_unit=tuple(names[int(v)] for v in val))
 
 
 def repeat_seed(base_seed: int, repeat: int) -> int:

@@ -1,4 +1,4 @@
-"""Tiny fake corpus releases, laid out like the real ones (/work/shared/CORPORA.md).
+"""Tiny fake corpus releases, laid out like the real ones (docs/FORMATS.md, section 1).
 
 None of the licensed corpora exist on our machines, so tests build a few dozen 0.3 s wavs
 (a sine plus noise) in each release layout. Every builder returns the facts a correct loader
@@ -11,6 +11,7 @@ must recover, written down from the corpus documentation, not from the loader's 
         "n_labelled": int,       # utterances the release labels (speech only for RAVDESS)
         "emotion": {uid: class}, # kept utterances under the default 4-class map
         "dropped": {raw: n},     # labels the default map drops, with counts
+        "dropped_as": {raw: str},  # how the summary line names them: meaning (code), from the docs
         "speaker": {uid: str}, "gender": {uid: "M"/"F"}, "path": {uid: Path},
         "extra": {uid: {column: value}},
         "raw": {uid: raw label}, # for every labelled utterance, kept or not
@@ -41,16 +42,20 @@ def write_wav(path: Path, seconds: float = 0.3, sample_rate: int = 16000, seed: 
 
 
 def _facts(fmt: str, corpus: str, root: Path, rows: list[dict], mapping: dict, sample_rate: int,
-           label_file: Path | None) -> dict:
-    """Facts from a list of {uid, raw, speaker, gender, path, extra} rows and the paper's map."""
+           label_file: Path | None, named: dict[str, str] | None = None) -> dict:
+    """Facts from a list of {uid, raw, speaker, gender, path, extra} rows and the paper's map.
+
+    `named`: raw label -> how a reader knows it (`boredom (L)`), for the drop counts."""
     kept = [r for r in rows if mapping.get(r["raw"]) is not None]
+    dropped = dict(Counter(r["raw"] for r in rows if mapping.get(r["raw"]) is None))
     return {
+        "dropped_as": {raw: (named or {}).get(raw, raw) for raw in dropped},
         "root": root,
         "format": fmt,
         "corpus": corpus,
         "n_labelled": len(rows),
         "emotion": {r["uid"]: mapping[r["raw"]] for r in kept},
-        "dropped": dict(Counter(r["raw"] for r in rows if mapping.get(r["raw"]) is None)),
+        "dropped": dropped,
         "speaker": {r["uid"]: r["speaker"] for r in kept},
         "gender": {r["uid"]: r["gender"] for r in kept},
         "path": {r["uid"]: r["path"] for r in kept},
@@ -115,7 +120,8 @@ def make_iemocap_tree(root: Path) -> dict:
         (folder / "Categorical" / f"{dialog}_e2_cat.txt").write_text(f"{utts[0][0]} :Anger; ()\n")
         (folder / f"._{dialog}.txt").write_bytes(b"\x00\x05\x16\x07 resource fork")
     first_txt = root / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt"
-    return _facts("iemocap", "iemocap", root, rows, IEMOCAP_MAP, 16000, first_txt)
+    named = {"xxx": "no agreement (xxx)", "fru": "frustration (fru)", "sur": "surprise (sur)"}
+    return _facts("iemocap", "iemocap", root, rows, IEMOCAP_MAP, 16000, first_txt, named)
 
 
 # MSP-IMPROV -------------------------------------------------------------------------------------
@@ -163,7 +169,8 @@ def make_msp_improv_tree(root: Path) -> dict:
     write_wav(root / "session1" / "S09A" / "P" / "MSP-IMPROV-S09A-F01-P-FM01.wav", seed=99)
     txt = root / "Evaluation.txt"
     txt.write_text("\n".join(lines) + "\n")
-    return _facts("msp-improv", "msp-improv", root, rows, MSP_MAP, 16000, txt)
+    named = {"O": "other (O)", "X": "no agreement (X)"}
+    return _facts("msp-improv", "msp-improv", root, rows, MSP_MAP, 16000, txt, named)
 
 
 # RAVDESS ----------------------------------------------------------------------------------------
@@ -194,7 +201,8 @@ def make_ravdess_tree(root: Path, sample_rate: int = 48000) -> dict:
         write_wav(root / f"Actor_{actor}" / f"03-02-03-01-01-01-{actor}.wav",
                   sample_rate=sample_rate, seed=300 + int(actor))
     (root / "Actor_01" / "01-01-05-01-01-01-01.mp4").write_bytes(b"not audio: a video")
-    facts = _facts("ravdess", "ravdess", root, rows, RAVDESS_MAP, sample_rate, None)
+    named = {"calm": "calm (02)", "fearful": "fearful (06)"}
+    facts = _facts("ravdess", "ravdess", root, rows, RAVDESS_MAP, sample_rate, None, named)
     facts.update(n_song=2, n_video=1)
     return facts
 
@@ -224,7 +232,8 @@ def make_crema_d_tree(root: Path) -> dict:
     csv.write_text("ActorID,Age,Sex,Race,Ethnicity\n" + "".join(
         f"{actor},{30 + i},{sex},Caucasian,Not Hispanic\n"
         for i, (actor, sex) in enumerate(CREMA_ACTORS.items())))
-    facts = _facts("crema-d", "crema-d", root, rows, CREMA_MAP, 16000, None)
+    named = {"DIS": "disgust (DIS)", "FEA": "fear (FEA)"}
+    facts = _facts("crema-d", "crema-d", root, rows, CREMA_MAP, 16000, None, named)
     facts["demographics"] = csv
     return facts
 
@@ -246,7 +255,8 @@ def make_emodb_tree(root: Path) -> dict:
             wav = write_wav(root / "wav" / f"{uid}.wav", seed=500 + 10 * s + e)
             rows.append({"uid": uid, "raw": letter, "speaker": speaker, "gender": gender,
                          "path": wav, "extra": {"text": text, "version": version}})
-    return _facts("emodb", "emodb", root, rows, EMODB_MAP, 16000, None)
+    named = {"L": "boredom (L)", "E": "disgust (E)", "A": "fear (A)"}
+    return _facts("emodb", "emodb", root, rows, EMODB_MAP, 16000, None, named)
 
 
 # Manifest ---------------------------------------------------------------------------------------

@@ -4,10 +4,13 @@ import pytest
 
 from paragrid.errors import UserError
 from paragrid.grid.folds import (
+    choose_val_folds,
     fold_steps,
+    leave_one_out_steps,
     repeat_seed,
     speaker_independent_folds,
     speaker_stratified_folds,
+    unit_folds,
 )
 
 K = 5
@@ -173,3 +176,110 @@ def test_repeat_seed_is_stable_and_distinct():
         repeat_seed(1, 1000)
     with pytest.raises(UserError):
         repeat_seed(-1, 0)
+
+
+# --- leave-one-speaker-out and leave-one-session-out -------------------------------------------
+
+
+def _loso_corpus(seed: int = 0):
+    """Seven speakers of uneven size in three-and-a-bit sessions; speaker M03 never sounds sad."""
+    rng = np.random.default_rng(seed)
+    sizes = {"F01": 30, "M01": 24, "F02": 41, "M02": 18, "F03": 27, "M03": 22, "F04": 35}
+    speakers = np.concatenate([[s] * n for s, n in sizes.items()])
+    sessions = np.array([f"session{s[-1]}" for s in speakers])
+    labels = rng.choice(["angry", "happy", "neutral", "sad"], size=speakers.size)
+    labels[speakers == "M03"] = rng.choice(["angry", "happy", "neutral"], size=sizes["M03"])
+    return speakers, sessions, labels
+
+
+def test_loso_tests_every_speaker_exactly_once_and_never_trains_or_validates_on_it():
+    speakers, _, labels = _loso_corpus()
+    steps = leave_one_out_steps(speakers, seed=repeat_seed(3, 1), labels=labels)
+    names = sorted(set(speakers))
+    assert steps.k == len(names) and steps.test_unit == tuple(names)
+    tested = steps.test.sum(axis=0)
+    np.testing.assert_array_equal(tested, np.ones(speakers.size))  # each utterance tested once
+    for i, speaker in enumerate(names):
+        tr, va, te = steps.train[i], steps.val[i], steps.test[i]
+        np.testing.assert_array_equal(te, speakers == speaker)      # the whole speaker, alone
+        assert speaker not in set(speakers[tr]) | set(speakers[va])  # never trains or validates
+        val_speakers = set(speakers[va])
+        assert len(val_speakers) == 1 and val_speakers == {steps.val_unit[i]}
+        assert steps.val_unit[i] != speaker
+        assert (tr | va | te).all() and not (tr & va).any()         # the rest train
+        assert set(speakers[tr]) == set(names) - {speaker, steps.val_unit[i]}
+
+
+def test_loso_validation_speaker_is_seeded_per_step_and_repeat():
+    speakers, _, labels = _loso_corpus()
+    a = leave_one_out_steps(speakers, seed=repeat_seed(0, 0), labels=labels)
+    b = leave_one_out_steps(speakers, seed=repeat_seed(0, 0), labels=labels)
+    assert a.val_unit == b.val_unit
+    np.testing.assert_array_equal(a.train, b.train)
+    # other repeats draw other validation speakers; the test speakers stay the same
+    draws = {leave_one_out_steps(speakers, seed=repeat_seed(0, r), labels=labels).val_unit
+             for r in range(6)}
+    assert len(draws) > 1
+    assert {leave_one_out_steps(speakers, seed=repeat_seed(0, r)).test_unit for r in range(6)} == {a.test_unit}
+    # not a fixed neighbour: the offset validation - test varies over the steps
+    assert len({(int(v) - i) % a.k for i, v in enumerate(a.val_fold)}) > 1
+
+
+def test_loso_validation_prefers_speakers_holding_every_class():
+    speakers, _, labels = _loso_corpus()
+    for r in range(20):
+        steps = leave_one_out_steps(speakers, seed=repeat_seed(0, r), labels=labels)
+        assert "M03" not in steps.val_unit  # the speaker without 'sad' never selects an epoch
+    # ... but it is drawn when nothing else is left
+    fold, names = unit_folds(np.array(["a", "a", "b", "b", "c", "c"]))
+    lab = np.array(["x", "y", "x", "y", "x", "x"])
+    val = choose_val_folds(fold, 3, seed=0, labels=lab)
+    assert val[0] == 1 and val[1] == 0 and val[2] in (0, 1)
+
+
+def test_loso_budget_draws_training_speakers_and_keeps_the_validation_speaker():
+    speakers, _, labels = _loso_corpus()
+    full = leave_one_out_steps(speakers, seed=5, labels=labels)
+    small = leave_one_out_steps(speakers, seed=5, budget=2, labels=labels)
+    assert small.val_unit == full.val_unit  # a budget changes the training rows only
+    for i in range(full.k):
+        assert len(small.train_folds[i]) == 2 and set(small.train_folds[i]) <= set(full.train_folds[i])
+        assert len(set(speakers[small.train[i]])) == 2
+    again = leave_one_out_steps(speakers, seed=5, budget=2, labels=labels)
+    assert again.train_folds == small.train_folds
+    with pytest.raises(UserError, match="budget must be in 1..k-2"):
+        leave_one_out_steps(speakers, seed=5, budget=full.k - 1)
+
+
+def test_leave_one_session_out_tests_each_session_once_with_both_its_speakers():
+    speakers, sessions, labels = _loso_corpus()
+    steps = leave_one_out_steps(sessions, seed=repeat_seed(1, 2), labels=labels)
+    assert steps.test_unit == ("session1", "session2", "session3", "session4")
+    np.testing.assert_array_equal(steps.test.sum(axis=0), np.ones(speakers.size))
+    for i, session in enumerate(steps.test_unit):
+        np.testing.assert_array_equal(steps.test[i], sessions == session)
+        held = set(speakers[steps.test[i]])
+        assert not held & set(speakers[steps.train[i] | steps.val[i]])  # no test speaker leaks
+        assert set(sessions[steps.val[i]]) == {steps.val_unit[i]} != {session}
+    again = leave_one_out_steps(sessions, seed=repeat_seed(1, 2), labels=labels)
+    assert again.val_unit == steps.val_unit
+
+
+def test_unit_folds_number_units_in_sorted_order_and_leave_one_out_needs_three():
+    fold, names = unit_folds(np.array(["b", "a", "c", "a"]))
+    assert names == ("a", "b", "c") and fold.tolist() == [1, 0, 2, 0]
+    fold, names = unit_folds(np.array([10, 9, 10]))
+    assert names == ("10", "9") and fold.tolist() == [0, 1, 0]
+    with pytest.raises(UserError, match="at least 3 units"):
+        leave_one_out_steps(np.array(["a", "b", "a"]), seed=0)
+
+
+def test_fold_steps_rejects_a_validation_fold_equal_to_its_step():
+    fold = np.arange(30) % 5
+    with pytest.raises(UserError, match="none equal to its own step"):
+        fold_steps(fold, 5, val_fold=np.array([1, 1, 3, 4, 0]))
+    with pytest.raises(UserError, match="val_fold must be k=5"):
+        fold_steps(fold, 5, val_fold=np.array([1, 2]))
+    custom = fold_steps(fold, 5, val_fold=np.array([2, 3, 4, 0, 1]))
+    np.testing.assert_array_equal(custom.val[0], fold == 2)
+    assert custom.train_folds[0] == (1, 3, 4) and custom.test_unit == ()

@@ -17,6 +17,7 @@ import pytest
 
 from fake_corpora import BUILDERS, write_wav
 from paragrid.errors import UserError
+from paragrid.features.labels import CorpusWarning
 from paragrid.features.loaders import load_corpus
 from paragrid.features.manifest import MANIFEST_COLUMNS, validate_manifest, write_manifest
 
@@ -76,11 +77,11 @@ def test_loader_recovers_documented_facts(fmt, trees, capsys):
     assert df["sample_rate"].dtype == "int64" and df["duration"].dtype == "float64"
     assert list(df["utterance_id"]) == sorted(df["utterance_id"])
 
-    # One compact line: kept of labelled, then every dropped label with its count.
+    # One compact line: kept of labelled, then every dropped label by its meaning with its count.
     line = next(l for l in err.splitlines() if l.startswith(f"{facts['corpus']}: kept"))
     assert f"kept {len(facts['emotion'])} of {facts['n_labelled']} utterances" in line
     for raw, n in facts["dropped"].items():
-        assert f"{raw}={n}" in line
+        assert f"{facts['dropped_as'][raw]}={n}" in line
     assert df.attrs["dropped"] == facts["dropped"]
     assert df.attrs["skipped"] == []
 
@@ -113,7 +114,8 @@ def test_iemocap_merges_excited_into_happy_and_drops_xxx_with_counts(trees, caps
     assert _row(df, "Ses01F_impro01_M000")["raw_emotion"] == "exc"
     assert _row(df, "Ses01M_script01_1_F000")["emotion"] == "happy"  # hap
     assert "Ses01F_impro01_F001" not in set(df["utterance_id"])  # xxx
-    assert "xxx=3" in err and "fru=2" in err and "sur=1" in err
+    assert "no agreement (xxx)=3" in err and "frustration (fru)=2" in err
+    assert "surprise (sur)=1" in err
     assert set(df["emotion"]) == {"angry", "happy", "neutral", "sad"}
 
 
@@ -146,7 +148,7 @@ def test_msp_improv_speakers_sessions_and_drops(trees, capsys):
     row = _row(df, "MSP-IMPROV-S04H-M02-P-MF02")
     assert (row["speaker"], row["gender"], row["session"], row["recording_type"]) == (
         "M02", "M", "session2", "P")
-    assert "O=1" in err and "X=2" in err
+    assert "other (O)=1" in err and "no agreement (X)=2" in err
     # The unlabelled wav in the tree is not an utterance of the manifest.
     assert not df["utterance_id"].str.startswith("MSP-IMPROV-S09A").any()
 
@@ -168,7 +170,7 @@ def test_ravdess_skips_song_and_video_and_keeps_calm_apart(trees, capsys):
     df = load_corpus(facts["root"], "ravdess")
     err = capsys.readouterr().err
     assert f"skipped {facts['n_song']} song and {facts['n_video']} video files" in err
-    assert "calm=4" in err and "fearful=4" in err
+    assert "calm (02)=4" in err and "fearful (06)=4" in err
     assert not df["utterance_id"].str.startswith("03-02").any()
     assert "calm" not in set(df["emotion"])
     assert set(df.loc[df["speaker"] == "Actor_03", "gender"]) == {"M"}
@@ -181,7 +183,7 @@ def test_ravdess_user_map_can_merge_calm_by_code_or_name(trees, capsys):
                                 "angry": "angry"})
     assert (df["emotion"] == "neutral").sum() == 8  # 4 neutral + 4 calm
     assert (df["emotion"] == "happy").sum() == 4  # key 3 matches code 03
-    assert "fearful=4" in capsys.readouterr().err
+    assert "fearful (06)=4" in capsys.readouterr().err
 
 
 # --- CREMA-D -----------------------------------------------------------------------------------
@@ -192,7 +194,7 @@ def test_crema_d_genders_come_from_demographics(trees, capsys):
     genders = dict(zip(df["speaker"], df["gender"]))
     assert genders == {"1001": "M", "1002": "F", "1003": "F", "1004": "M"}
     err = capsys.readouterr().err
-    assert "DIS=4" in err and "FEA=4" in err
+    assert "disgust (DIS)=4" in err and "fear (FEA)=4" in err
 
 
 def test_crema_d_missing_demographics_row_names_csv_and_actor(trees, tmp_path):
@@ -221,7 +223,7 @@ def test_emodb_letters_and_speakers(trees, capsys):
     assert _row(df, "16b06Tb")["emotion"] == "sad"
     assert dict(zip(df["speaker"], df["gender"])) == {"03": "M", "08": "F", "10": "M", "16": "F"}
     err = capsys.readouterr().err
-    assert "L=4" in err and "E=4" in err and "A=4" in err
+    assert "boredom (L)=4" in err and "disgust (E)=4" in err and "fear (A)=4" in err
 
 
 def test_emodb_unknown_speaker_is_named(trees, tmp_path):
@@ -252,7 +254,8 @@ def test_manifest_corpus_and_utterance_id_columns(tmp_path, capsys):
     csv = tmp_path / "m.csv"
     csv.write_text("utterance_id,path,speaker,gender,emotion,corpus\n"
                    f"u1,a.wav,x,F,sad,synth-z\nu2,sub/a.wav,y,m,happy,synth-z\n")
-    df = load_corpus(csv, "manifest")
+    with pytest.warns(CorpusWarning, match=r"classes 'angry', 'neutral' of the label set"):
+        df = load_corpus(csv, "manifest")
     assert list(df["utterance_id"]) == ["u1", "u2"]
     assert set(df["corpus"]) == {"synth-z"}
     assert _row(df, "u1")["path"] == str(wav)
@@ -269,9 +272,11 @@ def test_manifest_with_byte_order_mark_and_inconsistent_gender(tmp_path, capsys)
     csv = tmp_path / "m.csv"
     csv.write_text("path,speaker,gender,emotion\na.wav,x,F,sad\nb.wav,x,F,happy\n",
                    encoding="utf-8-sig")
-    assert len(load_corpus(csv, "manifest")) == 2
+    with pytest.warns(CorpusWarning, match="no utterance"):
+        assert len(load_corpus(csv, "manifest")) == 2
     csv.write_text("path,speaker,gender,emotion\na.wav,x,F,sad\nb.wav,x,M,happy\n")
-    with pytest.raises(UserError, match=rf"{_q(csv)}: speaker x is F for a but M for b"):
+    with pytest.raises(UserError, match=rf"{_q(csv)}: speaker x is F for a but M for b"), \
+            pytest.warns(CorpusWarning, match="no utterance"):
         load_corpus(csv, "manifest")
 
 
@@ -295,7 +300,7 @@ def test_yaml_label_map_to_another_label_set(trees, tmp_path, capsys):
                     "sad": "low"}[r] for u, r in raw.items() if r not in ("xxx", "sur")}
     assert dict(zip(df["utterance_id"], df["emotion"])) == expected
     err = capsys.readouterr().err
-    assert "xxx=3" in err and "sur=1" in err
+    assert "no agreement (xxx)=3" in err and "surprise (sur)=1" in err
     assert df.attrs["label_map"] == f"label map {path}"
 
 
@@ -329,7 +334,7 @@ def test_bad_label_map_files_name_the_file(trees, tmp_path, content, message):
 def test_empty_result_after_label_map_lists_labels_seen(trees, tmp_path):
     path = tmp_path / "map.yaml"
     path.write_text("joy: happy\n")
-    with pytest.raises(UserError, match=r"labels seen: .*W=4") as info:
+    with pytest.raises(UserError, match=r"labels seen: .*anger \(W\)=4") as info:
         load_corpus(trees["emodb"]["root"], "emodb", label_map=path)
     assert str(path) in str(info.value)
 

@@ -1,19 +1,58 @@
 """Names and order of the cells every table and plot shares.
 
-A *cell* is one (task, target, sources, method, budget): all folds of all repeats of one trial
-configuration. Keeping the labels and the row order here means Table 2, the cross-corpus table
-and every figure call the same thing by the same name and list it in the same order.
+A *cell* is one (task, target, sources, method, budget, architecture origin): all folds of all
+repeats of one trial configuration. The architecture's origin is part of the cell because a
+spec architecture, one tuned on the test corpus itself (optimistic: it has seen the test folds)
+and one tuned leakage-free are different experiments: pooling their folds would average an
+optimistic number into an honest one. Keeping the labels and the row order here means Table 2,
+the cross-corpus table and every figure call the same thing by the same name and list it in the
+same order.
 """
 
 from __future__ import annotations
 
-CELL = ["task", "target", "sources", "method", "budget"]
+CELL = ["task", "target", "sources", "method", "budget", "architecture_origin"]
 METHOD_ORDER = ["dnn", "ptft", "prognet"]
 METHOD_LABEL = {"dnn": "DNN", "ptft": "PT/FT", "prognet": "ProgNet"}
 # The paper's source sets first, in the paper's order; anything else follows alphabetically.
 SOURCE_ORDER = ["none", "speaker", "gender"]
 METHOD_COLOR = {"dnn": "#6b7280", "ptft": "#2563eb", "prognet": "#dc2626"}
 EXTRA_COLORS = ["#059669", "#d97706", "#7c3aed", "#0891b2", "#be185d"]
+
+
+# Where the architecture came from (docs/FORMATS.md section 4, `architecture_origin`).
+ORIGIN_UNKNOWN = "not recorded"   # results written before the column existed
+ORIGIN_ORDER = ["spec", "tuned-nested", "tuned-same-corpus"]
+ORIGIN_LABEL = {"spec": "spec architecture",
+                "tuned-nested": "tuned-nested (leakage-free)",
+                "tuned-same-corpus": "tuned-same-corpus (optimistic)",
+                ORIGIN_UNKNOWN: "architecture origin not recorded"}
+ORIGIN_EXPLAIN = {
+    "spec": "the architecture as written in the spec (e.g. the paper's Table 1)",
+    "tuned-nested": "tuned per outer step on that step's training and validation folds only "
+                    "(no test utterance seen)",
+    "tuned-same-corpus": "tuned on the same corpus it is tested on: the search saw utterances "
+                         "that are test folds here, so the numbers are optimistic (like the "
+                         "paper's own hand choice)",
+    ORIGIN_UNKNOWN: "results written before paragrid recorded the architecture's origin",
+}
+
+
+def origin_label(origin: str) -> str:
+    if origin.startswith("tuned-on:"):
+        return f"tuned on {origin.partition(':')[2]} (leakage-free)"
+    return ORIGIN_LABEL.get(origin, origin)
+
+
+def origin_explain(origin: str) -> str:
+    if origin.startswith("tuned-on:"):
+        return (f"tuned on another corpus ({origin.partition(':')[2]}): leakage-free by "
+                "construction")
+    return ORIGIN_EXPLAIN.get(origin, origin)
+
+
+def origin_rank(origin: str) -> tuple[int, str]:
+    return (ORIGIN_ORDER.index(origin), "") if origin in ORIGIN_ORDER else (len(ORIGIN_ORDER), origin)
 
 
 def method_label(method: str) -> str:

@@ -1,24 +1,19 @@
-"""The dashboard's HTML: one self-contained page that works offline.
+"""HTML fragments of the dashboard: sections, figures, tables, the Holm switch and selectors.
 
-plotly.js is inlined exactly once in <head> (no CDN, no request of any kind), every figure is a
-<div> plus a call into that bundle, and all views sit on one scrolling page with a sidebar of
-anchors: hidden tabs would make Plotly size charts at zero width. The page is written to a
-temporary file and renamed, so a browser refreshing during a running grid never sees half of it.
+The page shell (CSS, scripts, atomic write) is analysis/page.py. Tables carry, per cell, a hover
+text (`title`) naming the test and correction behind its markers and its protocol flags, and a
+flag line under the cell, so a reader sees the traps where the numbers are.
 """
 
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 
-from paragrid.analysis.tables import Table
+from paragrid.analysis.table_render import Table
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                "toImageButtonOptions": {"format": "svg", "scale": 1}}
@@ -47,6 +42,36 @@ def note_html(text: str, kind: str = "note") -> str:
     return f'<p class="{kind}">{text}</p>'
 
 
+def holm_switch_html(on: bool) -> str:
+    """The visible Holm switch; the page script shows the matching variant of every view."""
+    checked = " checked" if on else ""
+    return ('<label class="switch" title="Holm-Bonferroni step-down correction of the p-values '
+            'within each table (Table 2, the cross-corpus table); markers, verdicts and stars '
+            'follow it"><input type="checkbox" id="holm-toggle"' + checked + '> Holm correction '
+            "within each table</label>")
+
+
+def variants_html(off: str, on: str) -> str:
+    """Two renderings of one view: without (`off`) and with (`on`) Holm's correction."""
+    return f'<div class="holm-off">{off}</div><div class="holm-on">{on}</div>'
+
+
+def selector_html(sel_id: str, label: str, choices: list[tuple[str, str, str]],
+                  selected: str | None = None) -> str:
+    """A <select> showing one of several panels (value, option text, html); the first is shown
+    by default. `?<sel_id>=<value>` in the address picks another (headless checks)."""
+    if not choices:
+        return ""
+    selected = selected if selected is not None else choices[0][0]
+    opts = "".join(f'<option value="{esc(v)}"{" selected" if v == selected else ""}>{esc(t)}</option>'
+                   for v, t, _ in choices)
+    panels = "".join(f'<div class="choice" data-choice="{esc(v)}"{"" if v == selected else " hidden"}>'
+                     f"{body}</div>" for v, _, body in choices)
+    return (f'<div class="selector" data-select="{esc(sel_id)}"><label>{esc(label)} '
+            f'<select class="view-select" id="{esc(sel_id)}">'
+            f"{opts}</select></label>{panels}</div>")
+
+
 def _cell_html(text: str) -> str:
     """Markers get their own colour; '—' and 'n/a' are greyed."""
     if text in ("—", "n/a", ""):
@@ -57,13 +82,8 @@ def _cell_html(text: str) -> str:
     return esc(text)
 
 
-def table_html(table: Table, caption: str | None = None) -> str:
-    """A results table; every cell shows its repeat × fold counts underneath (partial runs)."""
-    wide = " wide" if len(table.columns) > 6 else ""
-    out = [f'<div class="table-wrap"><table class="results{wide}">']
-    if caption:
-        out.append(f"<caption>{esc(caption)}</caption>")
-    out.append("<thead>")
+def _header_html(table: Table) -> list[str]:
+    out = ["<thead>"]
     if any(table.groups):
         out.append("<tr>" + "".join(f'<th rowspan="2">{esc(h)}</th>' for h in table.row_header))
         i = 0
@@ -77,29 +97,47 @@ def table_html(table: Table, caption: str | None = None) -> str:
     else:
         out.append("<tr>" + "".join(f"<th>{esc(h)}</th>" for h in table.row_header + table.columns)
                    + "</tr>")
-    out.append("</thead><tbody>")
+    out.append("</thead>")
+    return out
+
+
+def table_html(table: Table, caption: str | None = None) -> str:
+    """A results table; under every cell its repeat × fold counts (partial runs) and its
+    protocol flags; its hover text names the test, the correction and the flags."""
+    wide = " wide" if len(table.columns) > 6 else ""
+    out = [f'<div class="table-wrap"><table class="results{wide}">']
+    if caption:
+        out.append(f"<caption>{esc(caption)}</caption>")
+    out += _header_html(table)
+    out.append("<tbody>")
     for r, (row, cells) in enumerate(zip(table.rows, table.cells)):
         counts = table.counts[r] if table.counts else [""] * len(cells)
+        hovers = table.hovers[r] if table.hovers else [""] * len(cells)
+        flags = table.flags[r] if table.flags else [""] * len(cells)
         out.append("<tr>" + "".join(f'<th scope="row">{esc(x)}</th>' for x in row))
-        for text, count in zip(cells, counts):
+        for text, count, hover, flag in zip(cells, counts, hovers, flags):
             sub = f'<div class="count">{esc(count)}</div>' if count else ""
-            out.append(f"<td>{_cell_html(text)}{sub}</td>")
+            sub += f'<div class="flag">⚑ {esc(flag)}</div>' if flag else ""
+            title = f' title="{esc(hover)}"' if hover else ""
+            out.append(f"<td{title}>{_cell_html(text)}{sub}</td>")
         out.append("</tr>")
     out.append("</tbody></table></div>")
-    out += [note_html(esc(n)) for n in table.notes]
+    out += [note_html(esc(n), "warn" if n.startswith("Flag") else "note") for n in table.notes]
     return "".join(out)
 
 
 def frame_html(df: pd.DataFrame, classes: str = "plain", formats: dict | None = None,
-               row_classes: list[str] | None = None) -> str:
-    """A DataFrame as a plain HTML table; `formats` maps column -> callable(value) -> str."""
+               row_classes: list[str] | None = None, titles: list[str] | None = None) -> str:
+    """A DataFrame as a plain HTML table; `formats` maps column -> callable(value) -> str;
+    `titles` gives each row a hover text."""
     formats = formats or {}
     out = [f'<div class="table-wrap"><table class="{classes}"><thead><tr>']
     out += [f"<th>{esc(c)}</th>" for c in df.columns]
     out.append("</tr></thead><tbody>")
     for i, (_, row) in enumerate(df.iterrows()):
         cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
-        out.append(f"<tr{cls}>")
+        title = f' title="{esc(titles[i])}"' if titles and titles[i] else ""
+        out.append(f"<tr{cls}{title}>")
         for c in df.columns:
             v = row[c]
             text = formats[c](v) if c in formats else ("n/a" if _isnan(v) else str(v))
@@ -114,118 +152,3 @@ def _isnan(v) -> bool:
         return bool(pd.isna(v))
     except (TypeError, ValueError):
         return False
-
-
-CSS = """
-:root { --bg:#f5f6f8; --card:#fff; --ink:#1f2937; --muted:#6b7280; --line:#e5e7eb;
-        --accent:#2563eb; --side:#111827; --mark:#b91c1c; }
-* { box-sizing:border-box; }
-html { scroll-behavior:smooth; }
-body { margin:0; font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
-       color:var(--ink); background:var(--bg); line-height:1.5; }
-nav { position:fixed; top:0; left:0; bottom:0; width:232px; background:var(--side); color:#e5e7eb;
-      padding:22px 14px; overflow-y:auto; }
-nav .brand { font-weight:700; font-size:18px; letter-spacing:.3px; color:#fff; margin:0 8px 2px; }
-nav .sub { font-size:12px; color:#9ca3af; margin:0 8px 18px; word-break:break-all; }
-nav a { display:block; color:#d1d5db; text-decoration:none; padding:7px 10px; border-radius:6px;
-        font-size:14px; margin-bottom:2px; }
-nav a:hover { background:#1f2937; color:#fff; }
-nav a.active { background:var(--accent); color:#fff; }
-nav .count { float:right; font-size:11px; color:#9ca3af; }
-main { margin-left:232px; padding:28px 36px 60px; max-width:1480px; }
-header.top h1 { margin:0 0 4px; font-size:26px; }
-header.top .meta { color:var(--muted); font-size:14px; }
-.pills { display:flex; flex-wrap:wrap; gap:8px; margin:14px 0 4px; }
-.pill { background:var(--card); border:1px solid var(--line); border-radius:999px; padding:4px 12px;
-        font-size:13px; }
-.pill b { font-weight:600; }
-.pill.warn { border-color:#f59e0b; background:#fffbeb; }
-section { background:var(--card); border:1px solid var(--line); border-radius:12px;
-          padding:22px 26px; margin:22px 0; box-shadow:0 1px 2px rgba(0,0,0,.04); }
-section h2 { margin:0 0 6px; font-size:20px; }
-section h3 { margin:22px 0 6px; font-size:16px; color:#374151; }
-.explain { color:#4b5563; font-size:14px; max-width:980px; margin:0 0 14px; }
-.note { color:var(--muted); font-size:13px; margin:6px 0; }
-.warn { color:#92400e; background:#fffbeb; border:1px solid #fde68a; border-radius:8px;
-        padding:8px 12px; font-size:13px; }
-.table-wrap { overflow-x:auto; margin:8px 0 4px; }
-table { border-collapse:collapse; font-size:14px; font-variant-numeric:tabular-nums; }
-table caption { text-align:left; font-weight:600; padding:4px 0 8px; }
-th, td { padding:7px 10px; border-bottom:1px solid var(--line); text-align:center; white-space:nowrap; }
-thead th { background:#f9fafb; font-weight:600; color:#374151; border-bottom:2px solid #d1d5db; }
-thead th.group { border-bottom:1px solid #d1d5db; }
-tbody th { text-align:left; font-weight:500; color:#374151; }
-tbody tr:hover { background:#f9fafb; }
-table.plain td { font-size:13px; padding:5px 9px; }
-table.plain th { white-space:normal; font-size:13px; padding:6px 9px; }
-table.results td { padding:7px 8px; }
-table.results.wide { font-size:13px; }
-table.results.wide td, table.results.wide th { padding:6px 6px; }
-tr.sig td { background:#f0fdf4; }
-.count { font-size:11px; color:#9ca3af; }
-.mark { color:var(--mark); font-weight:700; }
-.muted { color:#9ca3af; }
-.figure { margin:8px 0 18px; }
-details { margin:10px 0; }
-details summary { cursor:pointer; color:var(--accent); font-size:14px; }
-pre { background:#f9fafb; border:1px solid var(--line); border-radius:8px; padding:10px;
-      font-size:12px; overflow-x:auto; }
-#js-errors { white-space:pre-wrap; }
-footer { color:var(--muted); font-size:12px; margin-top:30px; }
-"""
-
-# Uncaught errors are written into the page itself, so a headless browser's DOM dump shows them.
-ERROR_HOOK = """
-window.__paragridErrors = [];
-window.addEventListener('error', function (e) { window.__paragridErrors.push(String(e.message)); });
-"""
-
-TAIL_JS = """
-(function () {
-  var box = document.getElementById('js-errors');
-  if (window.__paragridErrors.length) { box.hidden = false;
-    box.textContent = 'JavaScript errors: ' + window.__paragridErrors.join('; '); }
-  var links = document.querySelectorAll('nav a[href^="#"]');
-  if (!('IntersectionObserver' in window)) return;
-  var obs = new IntersectionObserver(function (entries) {
-    entries.forEach(function (en) { if (en.isIntersecting) {
-      links.forEach(function (a) { a.classList.toggle('active', a.getAttribute('href') === '#' + en.target.id); });
-    }});
-  }, { rootMargin: '-20% 0px -70% 0px' });
-  document.querySelectorAll('main section').forEach(function (s) { obs.observe(s); });
-})();
-"""
-
-
-def render_page(title: str, subtitle: str, header_html: str, sections: list[Section],
-                footer: str) -> str:
-    nav = "".join(f'<a href="#{s.id}">{esc(s.title)}</a>' for s in sections)
-    body = "".join(
-        f'<section id="{s.id}"><h2>{esc(s.title)}</h2><p class="explain">{s.explain}</p>'
-        + "".join(s.body) + "</section>" for s in sections)
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{esc(title)}</title><style>{CSS}</style>"
-        f"<script>{ERROR_HOOK}</script>"
-        f"<script>{get_plotlyjs()}</script></head><body>"
-        f'<nav><div class="brand">paragrid</div><div class="sub">{esc(subtitle)}</div>{nav}</nav>'
-        f'<main><div id="js-errors" class="warn" hidden></div>{header_html}{body}'
-        f"<footer>{footer}</footer></main><script>{TAIL_JS}</script></body></html>\n"
-    )
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write via a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from paragrid.analysis.cells import CELL
+from paragrid.analysis.cells import CELL, ORIGIN_UNKNOWN
 from paragrid.errors import UserError
 
 REQUIRED = ["method", "sources", "target", "budget", "repeat", "fold", "seed", "test_uar"]
@@ -49,6 +49,7 @@ def load_results(path: Path) -> pd.DataFrame:
                         "`paragrid run SPEC` to finish")
     if "task" not in df.columns:
         df = df.assign(task="emotion")
+    df = with_origin(df)
     for col in ["method", "sources", "target", "task"]:
         df[col] = df[col].astype(str)
     for col in INT_COLUMNS:
@@ -60,6 +61,17 @@ def load_results(path: Path) -> pd.DataFrame:
         raise UserError(f"{path}: {int(df['test_uar'].isna().sum())} row(s) without test_uar; "
                         "the file is damaged, re-run `paragrid run SPEC`")
     return _deduplicate(df, path)
+
+
+def with_origin(df: pd.DataFrame) -> pd.DataFrame:
+    """`architecture_origin` as a string on every row; older results (no column, or nulls) say
+    "not recorded" rather than guess: a tuned architecture used then left no trace."""
+    if "architecture_origin" not in df.columns:
+        return df.assign(architecture_origin=ORIGIN_UNKNOWN)
+    if df["architecture_origin"].notna().all() and df["architecture_origin"].map(type).eq(str).all():
+        return df
+    origin = df["architecture_origin"].astype("object")
+    return df.assign(architecture_origin=origin.where(origin.notna(), ORIGIN_UNKNOWN).astype(str))
 
 
 def _deduplicate(df: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -88,26 +100,40 @@ def _deduplicate(df: pd.DataFrame, path: Path) -> pd.DataFrame:
 def load_curves(path: Path, results: pd.DataFrame) -> pd.DataFrame | None:
     """The learning-curve table, or None when the run recorded none (curves are optional).
 
-    Curves carry no `task` column (FORMATS.md section 5); it is taken from the results row of
-    the same trial so that curves and tables group identically.
+    Curves carry no `task` or `architecture_origin` column (FORMATS.md section 5); both are
+    taken from the results row of the same trial so that curves and tables group identically.
     """
     path = Path(path)
     if not path.exists():
         return None
     df = _read_parquet(path)
     _check_columns(df, CURVE_REQUIRED, path)
-    if "task" not in df.columns:
-        if "trial_id" in df.columns and "trial_id" in results.columns:
-            task_of = results.drop_duplicates("trial_id").set_index("trial_id")["task"]
-            df = df.assign(task=df["trial_id"].map(task_of))
-            if results["task"].nunique() == 1:
-                df["task"] = df["task"].fillna(results["task"].iloc[0])
-            elif df["task"].isna().any():
-                print(f"note: {path.name}: {int(df['task'].isna().sum())} curve row(s) of "
-                      "trials without results yet are not plotted")
-                df = df[df["task"].notna()]
-        else:
-            df = df.assign(task=results["task"].iloc[0])
-    for col in ["method", "sources", "target", "task"]:
+    return complete_curves(df, results, path)
+
+
+def complete_curves(df: pd.DataFrame, results: pd.DataFrame, path: Path = Path("curves")) -> pd.DataFrame:
+    """Curves with the cell columns they do not carry (`task`, `architecture_origin`), taken
+    from the results rows of the same trials."""
+    results = with_origin(results)
+    for col in ("task", "architecture_origin"):
+        if col not in df.columns:
+            df = _from_results(df, results, col, Path(path))
+    df = df.copy()
+    for col in ["method", "sources", "target", "task", "architecture_origin"]:
         df[col] = df[col].astype(str)
+    return df
+
+
+def _from_results(df: pd.DataFrame, results: pd.DataFrame, col: str, path: Path) -> pd.DataFrame:
+    """Column `col` of each curve row from the results row of its trial (by trial_id)."""
+    if "trial_id" not in df.columns or "trial_id" not in results.columns:
+        return df.assign(**{col: results[col].iloc[0]})
+    of = results.drop_duplicates("trial_id").set_index("trial_id")[col]
+    df = df.assign(**{col: df["trial_id"].map(of)})
+    if results[col].nunique() == 1:
+        df[col] = df[col].fillna(results[col].iloc[0])
+    elif df[col].isna().any():
+        print(f"note: {path.name}: {int(df[col].isna().sum())} curve row(s) of "
+              "trials without results yet are not plotted")
+        df = df[df[col].notna()]
     return df

@@ -1,6 +1,6 @@
 """The paper's own numbers (Gideon et al., Interspeech 2017), for `paragrid report --compare paper`.
 
-Transcribed from /work/shared/PROTOCOL.md (Table 2, the reported p-values and the Figure 4
+Transcribed from docs/PROTOCOL.md (Table 2, the reported p-values and the Figure 4
 findings). Corpus names are paragrid's corpus names; any other corpus has no paper value.
 """
 
@@ -60,3 +60,21 @@ def paper_cross(source_corpus: str, target: str, method: str, budget: int) -> st
     if key not in CROSS_SIGNIFICANT or budget not in CROSS_BUDGETS:
         return "—"
     return "*" if budget in CROSS_SIGNIFICANT[key] else "n.s."
+
+
+PAPER_CORPORA = tuple(CORPUS_LABEL)
+
+
+def has_paper_figures(target: str) -> bool:
+    """Whether the paper published Table 2 numbers for this corpus (only IEMOCAP, MSP-IMPROV)."""
+    return target in PAPER_CORPORA
+
+
+def has_paper_direction(source_corpus: str, target: str) -> bool:
+    """Whether the paper's Figure 4 covers this cross-corpus direction."""
+    return any(k[0] == source_corpus and k[1] == target for k in CROSS_SIGNIFICANT)
+
+
+def no_paper_note(names: list[str]) -> str:
+    return (f"no published figures for {', '.join(names)} (the paper used only IEMOCAP and "
+            "MSP-IMPROV)")

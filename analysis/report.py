@@ -2,12 +2,13 @@
 
 Reads RUNDIR/results.parquet (and curves.parquet, tune/ when present), writes RUNDIR/report/:
   index.html                     the dashboard (self-contained, offline)
-  table2.md/.csv/.tex            Experiment 1, the paper's Table 2 layout
-  crosscorpus.md/.csv/.tex       Experiment 2, UAR by fold budget per direction
-  summary.csv                    every cell's statistics
-  significance.csv               every comparison under all three tests
+  table2.md/.csv/.tex            Experiment 1, the paper's Table 2 layout (when it has rows)
+  crosscorpus.md/.csv/.tex       Experiment 2, UAR by fold budget per direction (when it has rows)
+  summary.csv                    every cell's statistics and protocol flags
+  significance.csv               every comparison under every applicable test
 and prints the Table-2 summary as Markdown. Every file is written atomically, so the command can
-be re-run on a grid that is still writing results.
+be re-run on a grid that is still writing results; a table with no rows is not written (and an
+old copy is removed), and the page's footer links exactly the files this run wrote.
 """
 
 from __future__ import annotations
@@ -15,89 +16,111 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from paragrid.analysis import views
-from paragrid.analysis.dashboard import render_page, write_atomic
+from paragrid.analysis import views_cells, views_tables, views_tests
+from paragrid.analysis.analyse import Analysis, analyse
+from paragrid.analysis.dashboard import esc
 from paragrid.analysis.load import load_curves, load_results
-from paragrid.analysis.significance import check_test, markers, significance_table
+from paragrid.analysis.page import render_page, write_atomic
+from paragrid.analysis.significance import check_test, comparison_tests
 from paragrid.analysis.stats import TEST_LABEL
 from paragrid.analysis.summary import summarise
-from paragrid.analysis.tables import crosscorpus, table2
+from paragrid.analysis.views_header import header
+from paragrid.analysis.views_tuning import tuning
 from paragrid.errors import UserError
 
 
 def write_report(rundir: Path, compare_paper: bool = False, alpha: float = 0.05, *,
-                 test: str = "calibrated", holm: bool = False, quiet: bool = False) -> Path:
+                 test: str = "calibrated", holm: bool = False, quiet: bool = False,
+                 unit_test: str = "paired") -> Path:
     """Write RUNDIR/report/ and return the path of index.html.
 
-    `test` picks the significance test used for the markers: 'calibrated' (the paper's, the
-    default) or 'corrected'; the naive test is always reported beside them and never used for
-    markers. `holm` applies Holm's correction within each table.
+    `test` picks the significance test used for the markers of repeated k-fold cells:
+    'calibrated' (the paper's, the default) or 'corrected'; the naive test is always reported
+    beside them and never used for markers. `unit_test` picks it for leave-one-speaker/session-
+    out cells: 'paired' (t over the speakers, df = n - 1, the default) or 'wilcoxon'. `holm`
+    applies Holm's correction within each table in the written files and sets the dashboard's
+    switch (the page holds both variants).
     """
     rundir = Path(rundir)
     if not 0.0 < alpha < 1.0:
         raise UserError(f"--alpha {alpha}: must lie strictly between 0 and 1 (e.g. 0.05)")
-    check_test(test)
+    check_test(test, unit_test)
     results_path = rundir / "results.parquet"
     results = load_results(results_path)
     curves = load_curves(rundir / "curves.parquet", results)
 
     summary = summarise(results)
-    sig = significance_table(results, test=test, alpha=alpha, use_holm=holm,
-                             source_name=str(results_path))
-    marks = markers(sig)
-    t2 = table2(summary, marks, compare_paper)
-    cc = crosscorpus(summary, marks, compare_paper)
+    tests = comparison_tests(results, test, unit_test, str(results_path))
+    off, on = (analyse(results, summary, test=test, unit_test=unit_test, alpha=alpha, holm=h,
+                       compare_paper=compare_paper, tests=tests) for h in (False, True))
+    chosen = on if holm else off
 
     out = rundir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    for name, table in (("table2", t2), ("crosscorpus", cc)):
-        for ext in ("md", "csv", "tex"):
-            path = out / f"{name}.{ext}"
-            if table is None:
-                path.unlink(missing_ok=True)  # a stale table from an earlier report would mislead
-                continue
-            text = {"md": table.to_markdown, "csv": table.to_csv, "tex": table.to_latex}[ext]()
-            write_atomic(path, text)
+    written = _write_tables(out, chosen)
     write_atomic(out / "summary.csv", summary.to_csv(index=False))
     write_atomic(out / "significance.csv",
-                 sig.drop(columns=["diffs"], errors="ignore").to_csv(index=False))
+                 chosen.sig.drop(columns=["diffs"], errors="ignore").to_csv(index=False))
+    written += ["summary.csv", "significance.csv"]
 
     generated = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sections = [
-        views.overview(t2, summary, marks, test, alpha),
-        views.cross_corpus(cc, summary, sig, test, alpha),
-        views.learning_curves(curves),
-        views.significance(sig, test, alpha, holm, compare_paper),
-        views.differences(sig),
-        views.confusion(results),
-        views.forgetting(summary),
-        views.tuning(rundir),
+        views_tables.overview(off, on, summary, test, alpha),
+        views_tables.cross_corpus(off, on, summary, test, alpha),
+        views_tables.checks(results, summary, off, on, test),
+        views_cells.learning_curves(curves),
+        views_tests.significance(off, on, test, unit_test, alpha, compare_paper),
+        views_tests.differences(off.sig),
+        views_cells.confusion(results),
+        views_cells.forgetting(summary),
+        tuning(rundir),
     ]
     names = ", ".join(sorted(results["spec_name"].astype(str).unique())) \
         if "spec_name" in results else rundir.name
     page = render_page(
         title=f"paragrid report · {names}", subtitle=names,
-        header_html=views.header(rundir, results, summary, test, alpha, holm, generated),
-        sections=sections,
-        footer=f"Generated by <code>paragrid report</code> from {len(results)} rows of "
-               f"results.parquet, {generated}. Tables: table2.md/.csv/.tex, "
-               "crosscorpus.md/.csv/.tex, summary.csv, significance.csv next to this page.")
+        header_html=header(rundir, results, summary, test, alpha, holm, generated),
+        sections=sections, footer=footer_html(len(results), generated, written, holm), holm=holm)
     index = write_atomic(out / "index.html", page)
 
     if not quiet:
-        print(_stdout_summary(t2, cc, test, alpha, holm))
+        print(_stdout_summary(chosen, test, unit_test, alpha, holm))
         print(f"dashboard: {index}")
     return index
 
 
-def _stdout_summary(t2, cc, test: str, alpha: float, holm: bool) -> str:
+def _write_tables(out: Path, a: Analysis) -> list[str]:
+    """table2.* and crosscorpus.*; returns the names written (a table without rows: none, and
+    any copy an earlier report left is removed, since a stale table would mislead)."""
+    written = []
+    for name, table in (("table2", a.t2), ("crosscorpus", a.cc)):
+        for ext in ("md", "csv", "tex"):
+            path = out / f"{name}.{ext}"
+            if table is None:
+                path.unlink(missing_ok=True)
+                continue
+            text = {"md": table.to_markdown, "csv": table.to_csv, "tex": table.to_latex}[ext]()
+            write_atomic(path, text)
+            written.append(path.name)
+    return written
+
+
+def footer_html(n_rows: int, generated: str, written: list[str], holm: bool) -> str:
+    links = ", ".join(f'<a href="{esc(name)}">{esc(name)}</a>' for name in written)
+    which = "with" if holm else "without"
+    return (f"Generated by <code>paragrid report</code> from {n_rows} rows of results.parquet, "
+            f"{esc(generated)}. Written next to this page ({which} Holm's correction, as "
+            f"<code>--holm</code> asked): {links}.")
+
+
+def _stdout_summary(a: Analysis, test: str, unit_test: str, alpha: float, holm: bool) -> str:
     parts = []
-    if t2 is not None:
-        parts += [f"## {t2.title}", "", t2.to_markdown()]
-    if cc is not None:
-        parts += [f"## {cc.title}", "", cc.to_markdown()]
+    for table in (a.t2, a.cc):
+        if table is not None:
+            parts += [f"## {table.title}", "", table.to_markdown()]
     if not parts:
         parts.append("(no tables: the results hold no rows for Table 2 or the cross-corpus table)")
-    parts.append(f"* better than the DNN, † better than both other methods: {TEST_LABEL[test]}, "
-                 f"p < {alpha:g}" + (", Holm-corrected per table" if holm else ""))
+    parts.append(f"* better than the DNN, † better than both other methods: {TEST_LABEL[test]} "
+                 f"(leave-one-out cells: {TEST_LABEL[unit_test]}), p < {alpha:g}"
+                 + (", Holm-corrected per table" if holm else ""))
     return "\n".join(parts)

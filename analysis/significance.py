@@ -1,15 +1,21 @@
 """Which method beats which: pairing folds, running the tests, and the `*` / `†` markers.
 
 A paired test is only valid when both methods were scored on the *same* test folds of the same
-fold splits. Rows are therefore paired on (task, target, budget, repeat, fold) and then checked:
-the seed (which fixes the fold split), the validation fold and the fold sizes must agree, or the
-report refuses to compare them. Folds that only one method has finished yet (a grid still
-running) are simply not paired; the count of pairs is reported with every p-value.
+fold splits. Rows are therefore paired on (task, target, budget, origin, repeat, fold) and then
+checked: the seed (which fixes the fold split), the validation fold, the fold scheme and the
+fold sizes must agree, or the report refuses to compare them. Folds that only one method has
+finished yet (a grid still running) are simply not paired; the count of pairs is reported with
+every p-value.
 
-Comparisons made, per (task, target, budget) and source set S:
+Comparisons made, per (task, target, budget, architecture origin) and source set S:
   every method on S vs the DNN (sources 'none'), and every two methods on S against each other.
-Markers (the paper's): `*` significantly better than the DNN; `†` significantly better than
-every other method it is compared with (DNN and the other method(s) on the same S; at least two).
+Cells of different architecture origins are never compared or pooled (a tuned-same-corpus
+architecture is optimistic; its DNN is the baseline of its own transfer rows).
+Which test drives the markers depends on the fold scheme (analysis/schemes.py): the chosen
+repeated-CV test (calibrated or corrected) for k-fold CV, the chosen paired test over speakers
+(paired t or Wilcoxon) for leave-one-speaker/session-out. Markers (the paper's): `*`
+significantly better than the DNN; `†` significantly better than every other method it is
+compared with (DNN and the other method(s) on the same S; at least two).
 """
 
 from __future__ import annotations
@@ -22,15 +28,19 @@ import pandas as pd
 
 from paragrid.analysis.cells import CELL as CELL_COLUMNS
 from paragrid.analysis.cells import method_rank, sources_key
-from paragrid.analysis.stats import MARKER_TESTS, TESTS, holm, run_test
+from paragrid.analysis.load import with_origin
+from paragrid.analysis.schemes import design_of
+from paragrid.analysis.stats import MARKER_TESTS, TESTS, UNIT_TESTS, holm, run_test
 from paragrid.analysis.summary import cell_kind
 from paragrid.errors import UserError
 
 PAIR_ON = ["repeat", "fold"]
 # Columns that must agree for two rows to be the same fold; the first explains a mismatch best.
-SAME_FOLD = [("seed", "seed (fold split)"), ("val_fold", "validation fold"),
-             ("n_test", "test-fold size n_test"), ("n_val", "validation-fold size n_val"),
-             ("n_train", "training size n_train")]
+SAME_FOLD = [("seed", "seed (fold split)"), ("fold_scheme", "fold scheme"),
+             ("val_fold", "validation fold"), ("n_test", "test-fold size n_test"),
+             ("n_val", "validation-fold size n_val"), ("n_train", "training size n_train")]
+KFOLD_TESTS = ("calibrated", "corrected", "naive")
+TABLE_LABEL = {"table2": "Table 2", "crosscorpus": "the cross-corpus table"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,7 @@ class Cell:
     sources: str
     method: str
     budget: int
+    origin: str
 
     def label(self) -> str:
         return f"{self.method}/{self.sources}"
@@ -53,10 +64,17 @@ class Paired:
     unmatched: int          # folds that only one of the two has
 
 
+def cell_of(row) -> Cell:
+    """The Cell of a summary / results row (a pandas row or a dict with the CELL columns)."""
+    return Cell(str(row["task"]), str(row["target"]), str(row["sources"]), str(row["method"]),
+                int(row["budget"]), str(row["architecture_origin"]))
+
+
 def cell_rows(results: pd.DataFrame, cell: Cell) -> pd.DataFrame:
     r = results
     return r[(r["task"] == cell.task) & (r["target"] == cell.target) & (r["sources"] == cell.sources)
-             & (r["method"] == cell.method) & (r["budget"] == cell.budget)]
+             & (r["method"] == cell.method) & (r["budget"] == cell.budget)
+             & (r["architecture_origin"] == cell.origin)]
 
 
 def pair_folds(results: pd.DataFrame, a: Cell, b: Cell, source_name: str = "results.parquet") -> Paired:
@@ -92,71 +110,119 @@ def _pair(ra: pd.DataFrame, rb: pd.DataFrame, a: Cell, b: Cell, source_name: str
 def comparisons(results: pd.DataFrame) -> list[tuple[Cell, Cell]]:
     """(A, B) pairs to test: A is the later method in table order (ProgNet before PT/FT)."""
     pairs = []
-    cells = results[["task", "target", "sources", "method", "budget"]].drop_duplicates()
-    for (task, target, budget), group in cells.groupby(["task", "target", "budget"], sort=True):
+    cells = results[CELL_COLUMNS].drop_duplicates()
+    for (task, target, budget, origin), group in cells.groupby(
+            ["task", "target", "budget", "architecture_origin"], sort=True):
         # The baseline may be missing from partial results; its tests then report n/a.
-        baseline = Cell(task, target, "none", "dnn", int(budget))
+        baseline = Cell(task, target, "none", "dnn", int(budget), origin)
         transfer = group[group["method"] != "dnn"]
         for sources in sorted(transfer["sources"].unique(), key=lambda s: sources_key(s, target, task)):
             sg = transfer[transfer["sources"] == sources]
             methods = sorted(sg["method"].unique(), key=method_rank)
             for m in methods:
-                pairs.append((Cell(task, target, sources, m, int(budget)), baseline))
+                pairs.append((Cell(task, target, sources, m, int(budget), origin), baseline))
             for lo, hi in combinations(methods, 2):
-                pairs.append((Cell(task, target, sources, hi, int(budget)),
-                              Cell(task, target, sources, lo, int(budget))))
+                pairs.append((Cell(task, target, sources, hi, int(budget), origin),
+                              Cell(task, target, sources, lo, int(budget), origin)))
     return pairs
 
 
-def check_test(test: str) -> None:
+def check_test(test: str, unit_test: str = "paired") -> None:
     if test == "naive":
         raise UserError("the naive paired t-test overstates significance (overlapping training "
                         "sets); it is reported beside the others but cannot drive the markers: "
                         f"choose one of {', '.join(MARKER_TESTS)}")
     if test not in MARKER_TESTS:
         raise UserError(f"unknown significance test {test!r}; choose one of {', '.join(MARKER_TESTS)}")
+    if unit_test not in UNIT_TESTS:
+        raise UserError(f"unknown test {unit_test!r} for leave-one-speaker/session-out folds; "
+                        f"choose one of {', '.join(UNIT_TESTS)}")
+
+
+def _record(a: Cell, b: Cell, paired: Paired, rows: pd.DataFrame, test: str, unit_test: str) -> dict:
+    design = design_of(rows) if len(rows) else None
+    unit = design.unit if design else None
+    rec = {"task": a.task, "target": a.target, "budget": a.budget, "sources": a.sources,
+           "architecture_origin": a.origin,
+           "method_a": a.method, "sources_a": a.sources, "method_b": b.method,
+           "sources_b": b.sources, "n_pairs": len(paired.diffs), "n_repeats": paired.n_repeats,
+           "unmatched_folds": paired.unmatched, "test_train_ratio": paired.ratio,
+           "mean_diff": float(paired.diffs.mean()) if len(paired.diffs) else float("nan"),
+           "diffs": paired.diffs, "fold_scheme": design.scheme if design else "",
+           "design": design.label() if design else "", "unit": unit or "",
+           "table": "crosscorpus" if cell_kind(a.sources, a.target, a.task, a.method) == "crosscorpus"
+           else "table2"}
+    applicable = UNIT_TESTS if unit else KFOLD_TESTS
+    nan = float("nan")
+    for name in TESTS:
+        if name in applicable:
+            res = run_test(name, paired.diffs, paired.ratio)
+            rec[f"t_{name}"], rec[f"df_{name}"], rec[f"p_{name}"] = res.t, res.df, res.p
+        else:  # not this design's test: left empty rather than computed on the wrong design
+            rec[f"t_{name}"] = rec[f"df_{name}"] = rec[f"p_{name}"] = nan
+    rec["test"] = unit_test if unit else test
+    return rec
 
 
 def significance_table(results: pd.DataFrame, test: str = "calibrated", alpha: float = 0.05,
-                       use_holm: bool = False, source_name: str = "results.parquet") -> pd.DataFrame:
-    """Every comparison with all three tests; `p` / `significant` use the chosen `test`.
+                       use_holm: bool = False, source_name: str = "results.parquet",
+                       unit_test: str = "paired") -> pd.DataFrame:
+    """Every comparison under every test its design allows; `p` / `significant` use the row's
+    marker test (`test` for k-fold CV, `unit_test` for leave-one-speaker/session-out).
 
-    Column `diffs` holds the paired differences (an array per row) for the plots.
-
-    With `use_holm`, `p_adj` holds Holm-adjusted p-values within each table ('table2',
-    'crosscorpus'), and `significant` uses them.
+    Column `diffs` holds the paired differences (an array per row) for the plots. With
+    `use_holm`, `p_adj` holds Holm-adjusted p-values within each table ('table2',
+    'crosscorpus'), and `significant` uses them; `correction` names what was applied.
+    `disagree` marks k-fold rows where the calibrated and the corrected test reach different
+    verdicts at `alpha` (each under the same correction).
     """
-    check_test(test)
+    base = comparison_tests(results, test, unit_test, source_name)
+    return decide(base, alpha, use_holm)
+
+
+def comparison_tests(results: pd.DataFrame, test: str = "calibrated", unit_test: str = "paired",
+                     source_name: str = "results.parquet") -> pd.DataFrame:
+    """The pairing and the tests of every comparison, before any correction or verdict (the
+    part the dashboard's two Holm variants share)."""
+    check_test(test, unit_test)
+    results = with_origin(results)
     records = []
-    by_cell = {Cell(*key[:4], int(key[4])): rows
+    by_cell = {cell_of(dict(zip(CELL_COLUMNS, key))): rows
                for key, rows in results.groupby(CELL_COLUMNS, sort=False)}
     empty = results.iloc[:0]
     for a, b in comparisons(results):
-        paired = _pair(by_cell.get(a, empty), by_cell.get(b, empty), a, b, source_name)
-        rec = {"task": a.task, "target": a.target, "budget": a.budget, "sources": a.sources,
-               "method_a": a.method, "sources_a": a.sources, "method_b": b.method,
-               "sources_b": b.sources, "n_pairs": len(paired.diffs), "n_repeats": paired.n_repeats,
-               "unmatched_folds": paired.unmatched, "test_train_ratio": paired.ratio,
-               "mean_diff": float(paired.diffs.mean()) if len(paired.diffs) else float("nan"),
-               "diffs": paired.diffs}
-        kind = cell_kind(a.sources, a.target, a.task, a.method)
-        rec["table"] = "crosscorpus" if kind == "crosscorpus" else "table2"
-        for name in TESTS:
-            res = run_test(name, paired.diffs, paired.ratio)
-            rec[f"t_{name}"], rec[f"df_{name}"], rec[f"p_{name}"] = res.t, res.df, res.p
-        records.append(rec)
+        ra, rb = by_cell.get(a, empty), by_cell.get(b, empty)
+        paired = _pair(ra, rb, a, b, source_name)
+        records.append(_record(a, b, paired, ra if len(ra) else rb, test, unit_test))
     df = pd.DataFrame.from_records(records)
+    if not df.empty:
+        df["p"] = [r[f"p_{t}"] for t, (_, r) in zip(df["test"], df.iterrows())]
+    return df
+
+
+def decide(base: pd.DataFrame, alpha: float, use_holm: bool) -> pd.DataFrame:
+    """Correction (Holm within each table, or none), verdicts at `alpha` and disagreement."""
+    df = base.copy()
     if df.empty:
         return df
-    df["test"] = test
-    df["p"] = df[f"p_{test}"]
     df["p_adj"] = df["p"]
+    adj = {t: df[f"p_{t}"].to_numpy(dtype=float).copy() for t in MARKER_TESTS}
+    df["correction"] = "none"
     if use_holm:
-        for _, idx in df.groupby("table").groups.items():
+        for table, idx in df.groupby("table").groups.items():
             df.loc[idx, "p_adj"] = holm(df.loc[idx, "p"].to_numpy())
+            pos = df.index.get_indexer(idx)
+            for t in MARKER_TESTS:
+                adj[t][pos] = holm(adj[t][pos])
+            m = int(df.loc[idx, "p"].notna().sum())
+            df.loc[idx, "correction"] = f"Holm within {TABLE_LABEL[table]} ({m} comparisons)"
     df["holm"] = use_holm
     df["alpha"] = alpha
     df["significant"] = df["p_adj"] < alpha
+    for t in MARKER_TESTS:
+        df[f"p_adj_{t}"] = adj[t]
+    both = ~np.isnan(adj["calibrated"]) & ~np.isnan(adj["corrected"])
+    df["disagree"] = both & ((adj["calibrated"] < alpha) != (adj["corrected"] < alpha))
     return df
 
 
@@ -168,8 +234,7 @@ def markers(sig: pd.DataFrame) -> dict[Cell, str]:
     wins: dict[Cell, list[bool | None]] = {}
     beats_dnn: dict[Cell, bool] = {}
     for _, r in sig.iterrows():
-        a = Cell(r["task"], r["target"], r["sources_a"], r["method_a"], int(r["budget"]))
-        b = Cell(r["task"], r["target"], r["sources_b"], r["method_b"], int(r["budget"]))
+        a, b = comparison_cells(r)
         defined = not np.isnan(r["p_adj"])
         a_wins = bool(defined and r["significant"] and r["mean_diff"] > 0)
         b_wins = bool(defined and r["significant"] and r["mean_diff"] < 0)
@@ -184,3 +249,12 @@ def markers(sig: pd.DataFrame) -> dict[Cell, str]:
             mark += "†"
         out[cell] = mark
     return out
+
+
+def comparison_cells(r) -> tuple[Cell, Cell]:
+    """(A, B) cells of one row of the significance table."""
+    a = Cell(r["task"], r["target"], r["sources_a"], r["method_a"], int(r["budget"]),
+             r["architecture_origin"])
+    b = Cell(r["task"], r["target"], r["sources_b"], r["method_b"], int(r["budget"]),
+             r["architecture_origin"])
+    return a, b

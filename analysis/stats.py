@@ -11,6 +11,16 @@ other), so a plain paired t-test over them overstates significance badly. Two st
   variance by the train/test overlap:  t = m / sqrt((1/(k·r) + n_test/n_train) · s²),
   df = k·r - 1.
 
+Leave-one-speaker-out (and leave-one-session-out) folds are neither repeated nor random: fold i
+tests speaker i, so a comparison pairs the n speakers (one repeat). The repeated-CV tests do not
+apply; the standard choice is a paired test over the speakers:
+* paired t-test over the n speakers: t = m / (s / sqrt(n)), df = n - 1 (= scipy.stats.ttest_rel);
+* Wilcoxon signed-rank test (scipy.stats.wilcoxon, two-sided, exact for small n without ties),
+  the named distribution-free alternative: W = min(W+, W-), the smaller sum of the ranks of |x|
+  over the positive and over the negative differences (zero differences dropped).
+(The training sets of the speakers still overlap, as in any cross-validation; these tests treat
+the speakers as the sample, which is what the LOSO literature reports.)
+
 Throughout, x are the k·r paired differences (method A minus method B, same fold of the same
 repeat), m their mean and s² their sample variance with ddof = 1. All p-values are two-sided.
 The naive test is kept only as a labelled comparison.
@@ -24,13 +34,19 @@ import numpy as np
 from scipy import stats as sps
 
 CALIBRATED_DF = 10
-TESTS = ("calibrated", "corrected", "naive")
-MARKER_TESTS = ("calibrated", "corrected")  # the naive test is only ever shown beside them
+TESTS = ("calibrated", "corrected", "naive", "paired", "wilcoxon")
+MARKER_TESTS = ("calibrated", "corrected")  # repeated k-fold CV; naive is only shown beside them
+UNIT_TESTS = ("paired", "wilcoxon")         # leave-one-speaker/session-out: pairs of speakers
 TEST_LABEL = {
     "calibrated": "calibrated repeated-CV t-test (Bouckaert 2003, df = 10)",
     "corrected": "corrected repeated k-fold CV t-test (Nadeau & Bengio 2003; Bouckaert & Frank 2004)",
     "naive": "naive paired t-test over all k·r folds (overstates significance)",
+    "paired": "paired t-test over the test speakers/sessions (df = n − 1)",
+    "wilcoxon": "Wilcoxon signed-rank test over the test speakers/sessions",
 }
+TEST_SHORT = {"calibrated": "calibrated (Bouckaert, df = 10)", "corrected": "corrected (Nadeau & Bengio)",
+              "naive": "naive paired t (overstates)", "paired": "paired t over speakers/sessions",
+              "wilcoxon": "Wilcoxon signed-rank"}
 
 
 @dataclass(frozen=True)
@@ -39,8 +55,8 @@ class TestResult:
     n: int        # number of paired differences (k·r when complete)
     mean: float   # m: mean difference A - B
     sd: float     # s: sample std of the differences, ddof = 1
-    t: float
-    df: float
+    t: float      # the statistic: t, or W for the Wilcoxon test
+    df: float     # NaN for the Wilcoxon test
     p: float      # two-sided; NaN when the test is undefined (fewer than two pairs)
 
 
@@ -102,6 +118,27 @@ def naive_t_test(diffs) -> TestResult:
     return TestResult("naive", x.size, m, s, t, float(df), p)
 
 
+def paired_t_test(diffs) -> TestResult:
+    """Paired t-test over the n test speakers (sessions) of a leave-one-out scheme:
+    t = m / (s / sqrt(n)), df = n - 1. The same arithmetic as the naive test, but here the n
+    scores are one per speaker and no repeat is pooled, which is the design it is meant for."""
+    res = naive_t_test(diffs)
+    return TestResult("paired", res.n, res.mean, res.sd, res.t, res.df, res.p)
+
+
+def wilcoxon_test(diffs) -> TestResult:
+    """Wilcoxon signed-rank test over the n speakers (sessions): scipy.stats.wilcoxon, two-sided,
+    zero differences dropped ('wilcox'). All-zero differences are no evidence: W = 0, p = 1."""
+    x, m, s = _prepare(diffs)
+    nan = float("nan")
+    if x.size < 2:
+        return TestResult("wilcoxon", x.size, m, s, nan, nan, nan)
+    if not np.any(x != 0.0):
+        return TestResult("wilcoxon", x.size, m, s, 0.0, nan, 1.0)
+    res = sps.wilcoxon(x, zero_method="wilcox", alternative="two-sided")
+    return TestResult("wilcoxon", x.size, m, s, float(res.statistic), nan, float(res.pvalue))
+
+
 def run_test(test: str, diffs, test_train_ratio: float = float("nan")) -> TestResult:
     if test == "calibrated":
         return calibrated_t_test(diffs)
@@ -109,6 +146,10 @@ def run_test(test: str, diffs, test_train_ratio: float = float("nan")) -> TestRe
         return corrected_t_test(diffs, test_train_ratio)
     if test == "naive":
         return naive_t_test(diffs)
+    if test == "paired":
+        return paired_t_test(diffs)
+    if test == "wilcoxon":
+        return wilcoxon_test(diffs)
     raise ValueError(f"unknown test {test!r}; choose one of {', '.join(TESTS)}")
 
 

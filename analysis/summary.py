@@ -3,22 +3,39 @@
 The paper's "0.657 ± 0.018" is *not* the mean and std over all 100 folds: per repeat it takes
 the mean and the standard deviation of that repeat's ten fold UARs, then averages each of the
 two over the repeats ("mean ± mean within-repeat std"). The std uses ddof = 1 (sample std). A
-repeat with a single finished fold has no std and is left out of the std average only.
+repeat with a single finished fold has no std and is left out of the std average only. (With
+leave-one-speaker-out folds there is one repeat: the std is then the std over test speakers.)
+
+Forgetting is measured two ways (both source-task test UARs, folds with a source only):
+"source head" = the transferred network under the source model's own output head
+(`source_uar_after`), "linear probe" = a linear classifier re-fitted for the source task on the
+transferred network's last hidden layer (`source_probe_uar_after`). A large source-head loss with
+a small probe loss means the head no longer fits, not that the representation forgot. Results
+written before the probe existed have no such column: shown as not measured, never as zero.
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
-from paragrid.analysis.cells import CELL, cross_corpus_source, method_rank, sources_key
+from paragrid.analysis.cells import (CELL, cross_corpus_source, method_rank, origin_rank,
+                                     sources_key)
+from paragrid.analysis.flags import fold_counts as flag_counts
+from paragrid.analysis.load import with_origin
+from paragrid.analysis.schemes import design_of
 from paragrid.analysis.stats import repeat_mean_std
 
 SUMMARY_COLUMNS = CELL + [
     "kind", "n_repeats", "n_folds", "folds_per_repeat_min", "folds_per_repeat_max",
     "uar_mean", "uar_std", "n_std_repeats", "uar_std_of_repeat_means",
     "source_uar_before", "source_uar_after", "forgetting", "n_source_folds",
+    "source_probe_uar_after", "forgetting_probe", "n_probe_folds", "probe_measured",
     "val_uar_mean", "best_epoch_mean", "n_test_mean", "n_train_mean",
+    "fold_scheme", "k", "design", "n_classes",
+    "n_cap_bound", "n_cap_known", "n_chance", "n_chance_known",
 ]
 
 
@@ -49,23 +66,51 @@ def summarise_cell(rows: pd.DataFrame) -> dict:
         "n_std_repeats": int(np.isfinite(stds).sum()),
         "uar_std_of_repeat_means": float(means.std(ddof=1)) if len(means) >= 2 else float("nan"),
     }
-    before = pd.to_numeric(rows.get("source_uar_before"), errors="coerce") \
-        if "source_uar_before" in rows else pd.Series(np.nan, index=rows.index)
-    after = pd.to_numeric(rows.get("source_uar_after"), errors="coerce") \
-        if "source_uar_after" in rows else pd.Series(np.nan, index=rows.index)
+    before, after, probe = (_numeric(rows, c) for c in
+                            ("source_uar_before", "source_uar_after", "source_probe_uar_after"))
     both = before.notna() & after.notna()
     out["source_uar_before"] = _mean_or_nan(before)
     out["source_uar_after"] = _mean_or_nan(after)
     out["forgetting"] = float((before[both] - after[both]).mean()) if both.any() else float("nan")
     out["n_source_folds"] = int(both.sum())
+    with_probe = before.notna() & probe.notna()
+    out["source_probe_uar_after"] = _mean_or_nan(probe)
+    out["forgetting_probe"] = (float((before[with_probe] - probe[with_probe]).mean())
+                               if with_probe.any() else float("nan"))
+    out["n_probe_folds"] = int(with_probe.sum())
+    out["probe_measured"] = "source_probe_uar_after" in rows
     for name, col in [("val_uar_mean", "val_uar"), ("best_epoch_mean", "best_epoch"),
                       ("n_test_mean", "n_test"), ("n_train_mean", "n_train")]:
         out[name] = _mean_or_nan(rows[col]) if col in rows else float("nan")
+    design = design_of(rows)
+    out.update(fold_scheme=design.scheme, k=design.k, design=design.label(),
+               n_classes=_n_classes(rows))
+    counts = flag_counts(rows)
+    out.update(n_cap_bound=counts.cap_bound, n_cap_known=counts.cap_known,
+               n_chance=counts.chance, n_chance_known=counts.chance_known)
     return out
 
 
+def _numeric(rows: pd.DataFrame, col: str) -> pd.Series:
+    if col not in rows:
+        return pd.Series(np.nan, index=rows.index, dtype=float)
+    return pd.to_numeric(rows[col], errors="coerce").astype(float)
+
+
+def _n_classes(rows: pd.DataFrame) -> int:
+    """Number of target classes (for the chance level 1/n); 0 when the class list is unknown."""
+    if "classes" not in rows:
+        return 0
+    try:
+        lengths = {len(json.loads(c)) for c in rows["classes"].dropna().unique()}
+    except (TypeError, ValueError):
+        return 0
+    return lengths.pop() if len(lengths) == 1 else 0
+
+
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell (task, target, sources, method, budget), in table order."""
+    """One row per cell (task, target, sources, method, budget, origin), in table order."""
+    results = with_origin(results)
     records = []
     for key, rows in results.groupby(CELL, sort=False):
         rec = dict(zip(CELL, key))
@@ -78,5 +123,6 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
 
 def sort_cells(df: pd.DataFrame) -> pd.DataFrame:
     order = df.apply(lambda r: (r["task"], r["target"], sources_key(r["sources"], r["target"], r["task"]),
-                                method_rank(r["method"]), -int(r["budget"])), axis=1)
+                                method_rank(r["method"]), -int(r["budget"]),
+                                origin_rank(r["architecture_origin"])), axis=1)
     return df.iloc[sorted(range(len(df)), key=lambda i: order.iloc[i])].reset_index(drop=True)

@@ -3,7 +3,11 @@
 The grid that writes real results is built in parallel, so the analysis is tested against
 tables made here: every column FORMATS.md lists, with its type, and numbers with a known
 structure (a fold effect shared by all methods, so that pairing matters; a chosen effect per
-method and source set; a forgetting effect for PT/FT only).
+method and source set; a forgetting effect for PT/FT only, smaller under the linear probe).
+
+Tables carry the contract's newer columns (architecture_origin, init, updates, epoch_cap,
+optimizer_steps, source_probe_uar_after, k, fold_scheme, ...) unless `legacy=True`, which
+writes them as results from before those columns existed.
 """
 
 from __future__ import annotations
@@ -32,7 +36,13 @@ RESULT_SCHEMA = pa.schema([
     ("dropout", pa.float64()), ("lr", pa.float64()), ("optimizer", pa.string()),
     ("batch_size", pa.int64()), ("max_epochs", pa.int64()), ("patience", pa.int64()),
     ("wall_s", pa.float64()), ("node", pa.string()), ("device", pa.string()),
+    ("k", pa.int64()), ("fold_scheme", pa.string()), ("architecture_origin", pa.string()),
+    ("architecture_file", pa.string()), ("init", pa.string()), ("updates", pa.string()),
+    ("epoch_cap", pa.int64()), ("optimizer_steps", pa.int64()),
+    ("source_probe_uar_after", pa.float64()), ("pack_id", pa.string()), ("pack_size", pa.int64()),
 ])
+NEW_COLUMNS = ["k", "fold_scheme", "architecture_origin", "architecture_file", "init", "updates",
+               "epoch_cap", "optimizer_steps", "source_probe_uar_after", "pack_id", "pack_size"]
 CURVE_SCHEMA = pa.schema([
     ("trial_id", pa.string()), ("method", pa.string()), ("sources", pa.string()),
     ("target", pa.string()), ("budget", pa.int64()), ("repeat", pa.int64()), ("fold", pa.int64()),
@@ -64,8 +74,17 @@ def build_results(targets=("synth-a", "synth-b"), para_sources=("speaker", "gend
                   multi_source: bool = False, cross_budgets=(1, 2, 4, 8), k: int = 10,
                   repeats: int = 3, seed: int = 0, effects: dict | None = None,
                   n_per_corpus: int = 400, max_epochs: int = 60, curve_stride: int = 10,
-                  task: str = "emotion") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(results, curves) DataFrames of a complete synthetic grid."""
+                  task: str = "emotion", origin: str = "spec",
+                  fold_scheme: str = "speaker-stratified", legacy: bool = False,
+                  cap_bound: dict | None = None, one_class: dict | None = None,
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(results, curves) DataFrames of a complete synthetic grid.
+
+    Best epochs stay below 90 % of the cap except in `cap_bound` cells: {(method, sources,
+    target, budget): n} puts the best epoch of the first n folds of every repeat at the cap.
+    `one_class` ({same key: n}) makes the first n folds of every repeat predict one class.
+    """
+    cap_bound, one_class = cap_bound or {}, one_class or {}
     effects = {**EFFECTS, **(effects or {})}
     rng = np.random.default_rng(seed)
     full = k - 2
@@ -104,7 +123,13 @@ def build_results(targets=("synth-a", "synth-b"), para_sources=("speaker", "gend
                 if sources != "none":
                     before = 0.93 if "gender" in sources else (0.6 if "@" in sources else 0.5)
                     after = before - 0.25 if method == "ptft" else before
-                best = int(rng.integers(10, max_epochs + 1))
+                best = min(int(rng.integers(10, max_epochs + 1)), int(0.9 * max_epochs))
+                key = (method, sources, target, budget)
+                if f < cap_bound.get(key, 0):
+                    best = max_epochs
+                confusion = _confusion(rng, uar, n_test)
+                if f < one_class.get(key, 0):  # every utterance predicted as the first class
+                    confusion = [[sum(row), 0, 0, 0] for row in confusion]
                 rows.append({
                     "spec_name": "synthetic", "spec_hash": "0123abcd", "trial_id": tid,
                     "method": method, "sources": sources, "target": target, "task": task,
@@ -114,11 +139,18 @@ def build_results(targets=("synth-a", "synth-b"), para_sources=("speaker", "gend
                     "source_uar_before": before, "source_uar_after": after,
                     "n_train": n_train, "n_val": n_val, "n_test": n_test,
                     "classes": json.dumps(CLASSES),
-                    "confusion": json.dumps(_confusion(rng, uar, n_test)),
+                    "confusion": json.dumps(confusion),
                     "normalisation": "corpus", "layers": 4, "width": 256, "activation": "sigmoid",
                     "dropout": 0.5, "lr": 5e-4, "optimizer": "adam", "batch_size": 256,
                     "max_epochs": max_epochs, "patience": None, "wall_s": wall,
                     "node": "node-1", "device": "cpu",
+                    "k": k, "fold_scheme": fold_scheme, "architecture_origin": origin,
+                    "architecture_file": None if origin == "spec" else "best.yaml",
+                    "init": "glorot-uniform", "updates": "per-epoch", "epoch_cap": max_epochs,
+                    "optimizer_steps": max_epochs * max(1, budget // 2),
+                    "source_probe_uar_after": None if before is None else
+                    (before - 0.05 if method == "ptft" else before),
+                    "pack_id": f"pack-{target}-{r}", "pack_size": 3,
                 })
                 tau = {"dnn": 25.0, "ptft": 10.0, "prognet": 18.0}[method]
                 epochs = list(range(curve_stride, max_epochs + 1, curve_stride))
@@ -131,7 +163,10 @@ def build_results(targets=("synth-a", "synth-b"), para_sources=("speaker", "gend
                                    "epoch": e, "train_loss": float(1.4 * np.exp(-e / 30)),
                                    "val_uar": float(level + 0.01),
                                    "test_uar": float(level + rng.normal(0, 0.005))})
-    return pd.DataFrame(rows), pd.DataFrame(curves)
+    results = pd.DataFrame(rows)
+    if legacy:
+        results = results.drop(columns=NEW_COLUMNS)
+    return results, pd.DataFrame(curves)
 
 
 def write_tables(rundir: Path, results: pd.DataFrame, curves: pd.DataFrame | None = None) -> Path:
@@ -174,14 +209,14 @@ def write_trials_csv(rundir: Path, n: int = 12, seed: int = 0,
 
 
 def paired_results(diffs: dict[str, list[float]], k: int = 3, repeats: int = 2,
-                   target: str = "synth-a", sources: str = "speaker") -> pd.DataFrame:
+                   target: str = "synth-a", sources: str = "speaker", **kw) -> pd.DataFrame:
     """Results of one target where each transfer method's fold UARs are the DNN's plus exact,
     chosen differences (in (repeat, fold) order), so test statistics can be checked by hand.
 
     diffs: method ('ptft' / 'prognet') -> k·repeats differences to the DNN.
     """
     results, _ = build_results(targets=(target,), para_sources=(sources,), cross_budgets=(),
-                               k=k, repeats=repeats, n_per_corpus=100 * k)
+                               k=k, repeats=repeats, n_per_corpus=100 * k, **kw)
     results = results.sort_values(["method", "repeat", "fold"]).reset_index(drop=True)
     dnn = results[results["method"] == "dnn"]
     base = 0.5 + 0.01 * dnn["fold"].to_numpy() + 0.002 * dnn["repeat"].to_numpy()

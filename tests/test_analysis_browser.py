@@ -1,7 +1,10 @@
 """The dashboard renders in a real browser: every view draws its charts, with no JavaScript errors.
 
 Uses Debian's headless Chromium (/usr/bin/chromium, or $CHROMIUM): one run dumps the DOM after
-the page's scripts ran, a second one saves a screenshot to test-artifacts/ for a human to look at.
+the page's scripts ran, a second one saves a screenshot to test-artifacts/ for a human to look at,
+a third dumps the page with the Holm switch on and another confusion budget selected (the
+address query the page reads), to check that the switch and the selector show their charts at
+full width (Plotly sizes a chart hidden at creation at its 700 px default until resized).
 All DNS is mapped to nowhere, so a page that tried to fetch anything (a CDN) would log an error.
 """
 
@@ -9,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -18,8 +22,48 @@ from paragrid.analysis.report import write_report
 
 pytestmark = pytest.mark.browser
 
-VIEWS = ["overview", "crosscorpus", "curves", "significance", "differences", "confusion",
-         "forgetting", "tuning"]
+VIEWS = ["overview", "crosscorpus", "checks", "curves", "significance", "differences",
+         "confusion", "forgetting", "tuning"]
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+SELECT = "confusion-synth-a-emotion-spec-architecture"
+
+
+class Charts(HTMLParser):
+    """Width of every rendered Plotly chart (its first main-svg) and the classes / data-choice
+    values / section id of the elements around it."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.charts, self.body_class = [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "body":
+            self.body_class = a.get("class") or ""
+        if tag == "svg" and a.get("class") == "main-svg" and "background" in (a.get("style") or ""):
+            around = [dict(x) for _, x in self.stack]
+            self.charts.append({"width": int(a["width"]),
+                                "classes": {c for x in around for c in (x.get("class") or "").split()},
+                                "choice": [x["data-choice"] for x in around if "data-choice" in x],
+                                "select": [x["data-select"] for x in around if "data-select" in x],
+                                "section": next((x["id"] for x in around if x.get("id") and
+                                                 x.get("id") in VIEWS), None)})
+        if tag not in VOID:
+            self.stack.append((tag, a))
+
+    def handle_startendtag(self, tag, attrs):
+        pass
+
+    def handle_endtag(self, tag):
+        while self.stack:
+            if self.stack.pop()[0] == tag:
+                break
+
+
+def _charts(dom: str) -> Charts:
+    parser = Charts()
+    parser.feed(dom)
+    return parser
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
@@ -53,7 +97,7 @@ def test_dashboard_renders_every_view(tmp_path):
     shot = ARTIFACTS / "analysis-dashboard.png"
     shot.unlink(missing_ok=True)
     dump = subprocess.Popen(_command(binary, tmp_path / "p1", "--virtual-time-budget=5000",
-                                     "--dump-dom", url),
+                                     "--window-size=1400,1000", "--dump-dom", url),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     snap = subprocess.Popen(_command(binary, tmp_path / "p2", "--hide-scrollbars",
                                      "--window-size=1400,1000", f"--screenshot={shot}", url),
@@ -80,3 +124,28 @@ def test_dashboard_renders_every_view(tmp_path):
         charts = dom.count('class="main-svg"', start, end)
         assert charts > 0, f"view {view} rendered no Plotly chart"
     assert shot.exists() and shot.stat().st_size > 10_000, "no screenshot written"
+
+    # Shown charts fill their column; the zoom of the UAR bars is a button, not the default.
+    charts = _charts(dom)
+    full = max(c["width"] for c in charts.charts)
+    assert full > 900 and "holm" not in charts.body_class
+    shown = [c for c in charts.charts if "holm-on" not in c["classes"] and c["choice"] in ([], ["2"])]
+    assert all(c["width"] == full for c in shown), [c for c in shown if c["width"] != full]
+    overview = dom[dom.find('<section id="overview">'):dom.find('<section id="crosscorpus">')]
+    assert overview.count('class="updatemenu-button"') >= 3
+    assert "zoom to the data (magnifies differences)" in overview
+
+    # The Holm switch and the budget selector, set from the address as a click would set them.
+    holm = subprocess.run(_command(binary, tmp_path / "p3", "--virtual-time-budget=5000",
+                                   "--window-size=1400,1000", "--dump-dom",
+                                   f"{url}?holm=1&{SELECT}=1"),
+                          capture_output=True, text=True, timeout=90)
+    assert holm.returncode == 0, holm.stderr[-2000:]
+    on = _charts(holm.stdout)
+    assert "holm" in on.body_class.split()
+    resized = [c for c in on.charts if "holm-on" in c["classes"]]
+    assert resized and all(c["width"] == full for c in resized), "Holm variant not resized"
+    picked = [c for c in on.charts if c["select"] == [SELECT] and c["choice"] == ["1"]]
+    assert len(picked) == 1 and picked[0]["width"] == full, "budget-1 matrices not resized"
+    assert picked[0]["section"] == "confusion"
+    assert re.search(r'id="js-errors"[^>]*hidden', holm.stdout), "the page caught JavaScript errors"

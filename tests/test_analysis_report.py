@@ -7,11 +7,10 @@ import pandas as pd
 import pytest
 
 from analysis_helpers import build_results, write_tables, write_trials_csv
+from paragrid.analysis.analyse import analyse
 from paragrid.analysis.paper import paper_cell
 from paragrid.analysis.report import write_report
-from paragrid.analysis.significance import markers, significance_table
 from paragrid.analysis.summary import summarise
-from paragrid.analysis.tables import crosscorpus, table2
 from paragrid.cli import main
 from paragrid.errors import UserError
 
@@ -39,37 +38,45 @@ def report(small_run):
     return index, buf.getvalue()
 
 
-def _tables(results, compare=False):
-    s = summarise(results)
-    m = markers(significance_table(results))
-    return table2(s, m, compare), crosscorpus(s, m, compare)
+SPEC = " · spec architecture"
+
+
+def _tables(results, compare=False, **kw):
+    a = analyse(results, summarise(results), compare_paper=compare, **kw)
+    return a.t2, a.cc
 
 
 def test_table2_layout():
     results, _ = build_results(multi_source=True, **SMALL)
     t2, _ = _tables(results)
-    assert t2.columns == ["synth-a", "synth-b"]
+    assert t2.columns == ["synth-a" + SPEC, "synth-b" + SPEC]
     assert t2.rows == [("none", "DNN"), ("speaker", "PT/FT"), ("speaker", "ProgNet"),
                        ("gender", "PT/FT"), ("gender", "ProgNet"), ("speaker+gender", "ProgNet")]
     cell = t2.cells[2][0]  # speaker ProgNet on synth-a: effect +0.04 in the helper
     assert re.fullmatch(r"0\.\d{3} ± 0\.\d{3} \*†", cell), cell
     md = t2.to_markdown()
-    assert md.splitlines()[0] == "| Source | Method | synth-a | synth-b |"
-    assert len(md.splitlines()) == 2 + 6
+    lines = md.splitlines()
+    assert lines[0] == f"| Source | Method | synth-a{SPEC} | synth-b{SPEC} |"
+    assert all(line.startswith("|") for line in lines[:2 + 6]) and lines[2 + 6] == ""
+    assert all(line.startswith("- ") for line in lines[2 + 7:])  # the notes follow the table
+    assert any("Architecture origin: spec architecture" in line for line in lines)
     csv = pd.read_csv(io.StringIO(t2.to_csv()))
-    assert list(csv.columns) == ["Source", "Method", "synth-a", "synth-b"] and len(csv) == 6
+    assert list(csv.columns) == ["Source", "Method", "synth-a" + SPEC, "synth-b" + SPEC] and len(csv) == 6
     tex = t2.to_latex()
     assert r"\begin{tabular}{llcc}" in tex and r"$^{*\dagger}$" in tex and r"$\pm$" in tex
+    assert tex.index(r"\end{tabular}") < tex.index(r"\footnotesize") < tex.index(r"\end{table}")
 
 
 def test_crosscorpus_layout():
     results, _ = build_results(**SMALL)
     _, cc = _tables(results)
     assert cc.rows == [("DNN",), ("PT/FT",), ("ProgNet",)]
-    assert cc.groups == ["synth-b → synth-a"] * 2 + ["synth-a → synth-b"] * 2
+    assert cc.groups == ["synth-b → synth-a" + SPEC] * 2 + ["synth-a → synth-b" + SPEC] * 2
     assert cc.columns == ["budget 1", "budget 2"] * 2
-    assert "synth-b → synth-a · budget 1" in cc.to_markdown()
-    assert r"\multicolumn{2}{c}{synth-b $\rightarrow$ synth-a}" in cc.to_latex()
+    assert f"synth-b → synth-a{SPEC} · budget 1" in cc.to_markdown()
+    tex = cc.to_latex()
+    assert r"\multicolumn{2}{c}{synth-b $\rightarrow$ synth-a $\cdot$ spec architecture}" in tex
+    assert r"\cmidrule(lr){2-3} \cmidrule(lr){4-5}" in tex
     # the DNN row of the cross-corpus table is the DNN at the same target and budget
     s = summarise(results)
     dnn = s[(s["method"] == "dnn") & (s["target"] == "synth-a") & (s["budget"] == 1)].iloc[0]
@@ -80,16 +87,33 @@ def test_compare_paper_shows_the_papers_numbers():
     results, _ = build_results(targets=("iemocap", "msp-improv"), k=10, repeats=1,
                                cross_budgets=(1, 8), max_epochs=10)
     t2, cc = _tables(results, compare=True)
-    assert t2.columns == ["iemocap", "iemocap (paper)", "msp-improv", "msp-improv (paper)"]
+    assert t2.columns == ["iemocap" + SPEC, "iemocap · paper", "msp-improv" + SPEC, "msp-improv · paper"]
     row = t2.rows.index(("speaker", "ProgNet"))
     assert t2.cells[row][1] == "0.657 ± 0.018 *†"
     assert t2.cells[row][3] == "0.605 ± 0.021 *†"
     assert t2.cells[t2.rows.index(("gender", "ProgNet"))][3] == "0.593 ± 0.022 *"
     prog_paper = cc.rows.index(("ProgNet (paper)",))
     col = {(g, c): i for i, (g, c) in enumerate(zip(cc.groups, cc.columns))}
-    assert cc.cells[prog_paper][col[("msp-improv → iemocap", "budget 1")]] == "*"
-    assert cc.cells[prog_paper][col[("msp-improv → iemocap", "budget 8")]] == "n.s."
+    assert cc.cells[prog_paper][col[("msp-improv → iemocap" + SPEC, "budget 1")]] == "*"
+    assert cc.cells[prog_paper][col[("msp-improv → iemocap" + SPEC, "budget 8")]] == "n.s."
     assert paper_cell("speaker", "prognet", "synth-a") == "—"
+    assert not any("no published figures" in n for n in t2.notes + cc.notes)
+
+
+def test_compare_paper_on_other_corpora_says_so():
+    """A corpus the paper did not use gets a sentence, not an all-dash column or row."""
+    results, _ = build_results(targets=("iemocap", "synth-b"), k=4, repeats=1,
+                               cross_budgets=(1,), max_epochs=10)
+    t2, cc = _tables(results, compare=True)
+    assert t2.columns == ["iemocap" + SPEC, "iemocap · paper", "synth-b" + SPEC]
+    assert "Paper comparison: no published figures for synth-b" in " ".join(t2.notes)
+    # the paper ran no synth-b ↔ iemocap direction: no '(paper)' rows at all
+    assert [r for r in cc.rows if "paper" in r[0]] == []
+    assert any("no published figures for iemocap → synth-b, synth-b → iemocap" in n for n in cc.notes)
+    for table in (t2, cc):
+        for j in range(len(table.columns)):
+            column = [row[j] for row in table.cells]
+            assert not all(c == "—" for c in column), f"all-dash column {table.columns[j]}"
 
 
 def test_report_writes_every_file_and_prints_table2(small_run, report):
@@ -98,7 +122,7 @@ def test_report_writes_every_file_and_prints_table2(small_run, report):
     for name in ["table2", "crosscorpus"]:
         for ext in ["md", "csv", "tex"]:
             assert (small_run / "report" / f"{name}.{ext}").stat().st_size > 0
-    assert "| Source | Method | synth-a | synth-b |" in out
+    assert f"| Source | Method | synth-a{SPEC} | synth-b{SPEC} |" in out
     assert f"dashboard: {index}" in out
     sig = pd.read_csv(small_run / "report" / "significance.csv")
     assert {"p_calibrated", "p_corrected", "p_naive", "n_pairs", "significant"} <= set(sig.columns)
@@ -116,7 +140,7 @@ def test_dashboard_is_self_contained(report):
     assert not re.search(r"<script[^>]+src=", page), "no external scripts"
     assert not re.search(r"<link[^>]+href=", page), "no external stylesheets"
     assert "cdn.plot.ly" not in page.split("<script>", 2)[0]
-    for anchor in ["overview", "crosscorpus", "curves", "significance", "differences",
+    for anchor in ["overview", "crosscorpus", "checks", "curves", "significance", "differences",
                    "confusion", "forgetting", "tuning"]:
         assert f'<section id="{anchor}">' in page and f'href="#{anchor}"' in page
     assert "paired t-test over all k·r folds" in page and "Bouckaert 2003" in page
@@ -170,13 +194,14 @@ def test_bad_alpha_and_bad_file(tmp_path, small_run, report):
 def test_cli_report(small_run, report, capsys):
     assert main(["report", str(small_run), "--compare", "paper", "--alpha", "0.01"]) == 0
     out = capsys.readouterr().out
-    assert "synth-a (paper)" in out and "p < 0.01" in out
+    assert "no published figures for synth-a, synth-b" in out and "p < 0.01" in out
+    assert "· paper" not in out  # no all-dash paper column for corpora the paper did not use
     assert main(["report", str(small_run / "nope")]) == 2
     assert "error: " in capsys.readouterr().err
 
 
 def test_tuning_view_with_and_without_a_stored_study(tmp_path):
-    from paragrid.analysis.views import tuning
+    from paragrid.analysis.views_tuning import tuning
 
     write_trials_csv(tmp_path, n=8, corpora=("synth-a",))
     body = "".join(tuning(tmp_path).body)
@@ -196,7 +221,7 @@ def test_tuning_view_with_and_without_a_stored_study(tmp_path):
 
 
 def test_progress_total_from_the_resolved_spec(tmp_path):
-    from paragrid.analysis.views import read_progress
+    from paragrid.analysis.views_header import read_progress
     from paragrid.grid.spec import expand_trials, load_spec
 
     feats = tmp_path / "features"

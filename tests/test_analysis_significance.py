@@ -72,22 +72,22 @@ def test_markers_star_and_dagger():
     noise = [0.002, -0.002, 0.001, -0.001, 0.0005, -0.0005]
     sig = significance_table(paired_results({"prognet": D, "ptft": noise}))
     marks = markers(sig)
-    assert marks[Cell("emotion", "synth-a", "speaker", "prognet", 1)] == "*†"
-    assert marks[Cell("emotion", "synth-a", "speaker", "ptft", 1)] == ""
+    assert marks[Cell("emotion", "synth-a", "speaker", "prognet", 1, "spec")] == "*†"
+    assert marks[Cell("emotion", "synth-a", "speaker", "ptft", 1, "spec")] == ""
 
 
 def test_star_without_dagger_when_both_transfer_methods_are_equal():
     sig = significance_table(paired_results({"prognet": D, "ptft": D}))
     marks = markers(sig)
-    assert marks[Cell("emotion", "synth-a", "speaker", "prognet", 1)] == "*"
-    assert marks[Cell("emotion", "synth-a", "speaker", "ptft", 1)] == "*"
+    assert marks[Cell("emotion", "synth-a", "speaker", "prognet", 1, "spec")] == "*"
+    assert marks[Cell("emotion", "synth-a", "speaker", "ptft", 1, "spec")] == "*"
 
 
 def test_significantly_worse_gets_no_star():
     sig = significance_table(paired_results({"ptft": [-d for d in D]}))
     r = _row(sig, "ptft", "dnn")
     assert r["significant"] and r["mean_diff"] < 0
-    assert markers(sig)[Cell("emotion", "synth-a", "speaker", "ptft", 1)] == ""
+    assert markers(sig)[Cell("emotion", "synth-a", "speaker", "ptft", 1, "spec")] == ""
 
 
 def test_alpha_is_respected():
@@ -119,7 +119,7 @@ def test_holm_can_remove_a_marker():
     adj = significance_table(results, test="corrected", alpha=0.1, use_holm=True)
     r_raw, r_adj = _row(raw, "prognet", "dnn"), _row(adj, "prognet", "dnn")
     assert r_raw["p"] < 0.1 <= r_adj["p_adj"]
-    cell = Cell("emotion", "synth-a", "speaker", "prognet", 1)
+    cell = Cell("emotion", "synth-a", "speaker", "prognet", 1, "spec")
     assert markers(raw)[cell] == "*" and markers(adj)[cell] == ""
 
 
@@ -135,8 +135,8 @@ def test_refuses_to_pair_different_fold_sizes():
     idx = results.index[(results["method"] == "dnn") & (results["fold"] == 1)]
     results.loc[idx, "n_test"] += 5
     with pytest.raises(UserError, match="n_test"):
-        pair_folds(results, Cell("emotion", "synth-a", "speaker", "prognet", 1),
-                   Cell("emotion", "synth-a", "none", "dnn", 1))
+        pair_folds(results, Cell("emotion", "synth-a", "speaker", "prognet", 1, "spec"),
+                   Cell("emotion", "synth-a", "none", "dnn", 1, "spec"))
 
 
 def test_partial_results_pair_on_common_folds_only():
@@ -154,7 +154,7 @@ def test_single_pair_is_not_applicable():
     sig = significance_table(results[keep])
     r = _row(sig, "prognet", "dnn")
     assert r["n_pairs"] == 1 and math.isnan(r["p"]) and not r["significant"]
-    assert markers(sig)[Cell("emotion", "synth-a", "speaker", "prognet", 1)] == ""
+    assert markers(sig)[Cell("emotion", "synth-a", "speaker", "prognet", 1, "spec")] == ""
 
 
 def test_load_rejects_mixed_runs_and_drops_exact_duplicates(tmp_path, capsys):

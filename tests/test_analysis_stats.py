@@ -16,7 +16,7 @@ import pytest
 from scipy import stats as sps
 
 from paragrid.analysis.stats import (calibrated_t_test, corrected_t_test, holm, naive_t_test,
-                                     repeat_mean_std, run_test)
+                                     paired_t_test, repeat_mean_std, run_test, wilcoxon_test)
 
 X = [0.01, 0.03, 0.02, 0.04]
 
@@ -83,7 +83,7 @@ def test_undefined_and_degenerate_cases():
     none = calibrated_t_test([0.0, 0.0, 0.0])
     assert none.t == 0.0 and none.p == 1.0
     with pytest.raises(ValueError):
-        run_test("wilcoxon", X)
+        run_test("sign", X)
 
 
 def test_holm_hand_example():
@@ -102,3 +102,36 @@ def test_repeat_mean_std_uses_ddof_1():
     assert s == pytest.approx(math.sqrt(3e-4))  # squares 1e-4, 1e-4, 4e-4 over n - 1 = 2
     m1, s1 = repeat_mean_std([0.5])
     assert m1 == 0.5 and math.isnan(s1)
+
+
+# Leave-one-speaker-out: one difference per test speaker, no repeats.
+
+def test_paired_t_over_speakers_matches_hand_computation():
+    # n = 4 speakers, X as above: t = m / (s / sqrt(4)), t² = 15, df = n - 1 = 3
+    res = paired_t_test(X)
+    assert res.test == "paired"
+    assert res.t == pytest.approx(math.sqrt(15))
+    assert res.df == 3
+    assert res.p == pytest.approx(2 * sps.t.sf(math.sqrt(15), 3))
+    a = np.array([0.61, 0.64, 0.60, 0.66])
+    assert res.p == pytest.approx(sps.ttest_rel(a, a - np.array(X)).pvalue)
+    assert run_test("paired", X) == res
+
+
+def test_wilcoxon_matches_the_exact_distribution_by_hand():
+    # |x| ranks 1..5 for 0.01, -0.02, 0.03, 0.04, 0.05: W- = 2, W+ = 13, W = min = 2.
+    # Exact null: 2^5 = 32 equally likely sign patterns; rank sums <= 2: {}, {1}, {2} -> 3.
+    # Two-sided p = 2 * 3 / 32 = 0.1875.
+    res = wilcoxon_test([0.01, 0.03, -0.02, 0.04, 0.05])
+    assert res.t == 2.0 and res.p == pytest.approx(0.1875)
+    assert math.isnan(res.df)
+    # a zero difference is dropped ('wilcox'): n = 4, W = 2, sums <= 2 of 16 -> p = 6/16
+    assert wilcoxon_test([0.01, 0.03, -0.02, 0.04, 0.0]).p == pytest.approx(0.375)
+    # all positive, n = 6: only the empty set has rank sum 0 -> p = 2/64
+    assert wilcoxon_test([0.01, 0.02, 0.03, 0.04, 0.05, 0.06]).p == pytest.approx(2 / 64)
+
+
+def test_wilcoxon_degenerate_cases():
+    assert math.isnan(wilcoxon_test([0.02]).p)
+    none = wilcoxon_test([0.0, 0.0, 0.0])
+    assert none.t == 0.0 and none.p == 1.0

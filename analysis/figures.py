@@ -1,0 +1,43 @@
+"""The dashboard's figures as Plotly objects, by name, for notebooks (paragrid.api.Run.figures).
+
+The same builders as the page, for one Holm setting, so a figure in a notebook and on the page
+cannot differ. Names: `table2_bars`, `budget_curves`, `pvalues`, `best_epochs`, `forgetting`,
+and per group `learning_curves: <target (task) · origin>`, `differences: <…>`,
+`confusion: <target (task) · origin> · budget <b>`. A figure the run has no data for is absent.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from paragrid.analysis.analyse import analyse
+from paragrid.analysis.load import complete_curves, with_origin
+from paragrid.analysis.plot_cells import confusion_matrices, forgetting
+from paragrid.analysis.plot_checks import best_epoch_positions
+from paragrid.analysis.plot_tests import paired_differences, pvalue_dots
+from paragrid.analysis.plot_uar import budget_curves, learning_curves, table2_bars
+from paragrid.analysis.summary import summarise
+from paragrid.analysis.tables import table2_columns
+
+
+def report_figures(results: pd.DataFrame, curves: pd.DataFrame | None = None, *,
+                   test: str = "calibrated", alpha: float = 0.05, holm: bool = False,
+                   unit_test: str = "paired") -> dict[str, go.Figure]:
+    results = with_origin(results)
+    if curves is not None:
+        curves = complete_curves(curves, results)
+    summary = summarise(results)
+    a = analyse(results, summary, test=test, unit_test=unit_test, alpha=alpha, holm=holm)
+    figs: dict[str, go.Figure | None] = {
+        "table2_bars": table2_bars(summary, table2_columns(summary), a.ctx),
+        "budget_curves": budget_curves(summary, a.sig, alpha),
+        "pvalues": pvalue_dots(a.sig, alpha) if not a.sig.empty else None,
+        "best_epochs": best_epoch_positions(results),
+        "forgetting": forgetting(summary),
+    }
+    figs.update({f"learning_curves: {k}": f for k, f in learning_curves(curves)})
+    figs.update({f"differences: {k}": f for k, f in paired_differences(a.sig)})
+    groups, _ = confusion_matrices(results)
+    figs.update({f"confusion: {label} · budget {b}": f for label, per in groups for b, f in per})
+    return {name: fig for name, fig in figs.items() if fig is not None}

@@ -1,257 +1,338 @@
-"""What the console shows while a grid runs: the plan, a time estimate, one line per change.
+"""What the console shows while a grid runs: a status line on a steady beat, one line per event.
 
-The estimate comes from a quick calibration on the driver (the real trainer timed for a few
-epochs on a sample of a real corpus, which gives a rate per row-weight and a cost per step) and
-a cost model of each trial (rows x weights x epochs, plus steps x epochs); once trials finish,
-their observed speed rescales it. Either way it is an estimate and is labelled as one.
+Why this shape: a line per finished trial buried the console on big grids and said nothing
+during long trials; a status every `beat_s` (30-60 s) and at each stage change reads as a clock.
+With a terminal the status is one live line updated in place (tqdm); piped or logged, plain
+lines. The ETA comes from `grid.eta` (measured throughput, bounded change per line) and is
+labelled with what it rests on. Errors are one line naming the unit, its error and its log.
 
-Ray's own output is silenced by the runner; this module prints compact lines only. Errors of a
-trial are one line naming the trial and its error, and where the full traceback is.
+Units come from the runner (`paragrid.grid.work.Unit`, read via `trial.config["unit"]`): `.id`,
+`.stage` ("source models", "transfer trials", "dnn baselines"), `.n_trials` (0 for a source
+model, which counts as one model), `.cost` (estimated seconds on one slot, or None).
 """
 from __future__ import annotations
 
-import math
+import os
+import sys
 import time
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple, Sequence, TextIO
 
 from ray import tune
 
-
-def fmt_duration(seconds: float) -> str:
-    seconds = max(0.0, float(seconds))
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f}m{seconds % 60:02.0f}s"
-    return f"{seconds // 3600:.0f}h{seconds % 3600 // 60:02.0f}m"
+from paragrid.grid.calibration import Calibration, calibrate  # noqa: F401 - re-exported for the runner
+from paragrid.grid.eta import EtaEstimator, Forecast, fmt_duration, unit_work  # noqa: F401
+from paragrid.grid.work import STAGES as STAGE_ORDER  # the order stages run in; DNN baselines last
+LIVE_REFRESH_S = 1.0  # the live line's elapsed time ticks at most this often
 
 
 def say(line: str) -> None:
     print(line, flush=True)
 
 
-# ----------------------------------------------------------------------------- estimate
-
-@dataclass(frozen=True)
-class Calibration:
-    flops_per_s: float       # training + validation arithmetic, as the stacked trainer achieves it
-    batch_overhead_s: float  # fixed cost of one optimisation step of the stacked trainer
-    trial_overhead_s: float  # per trial: data preparation, model build, writing files
-
-    def epoch_seconds(self, *, k: int, n_train: float, n_val: float, n_in: int, n_classes: int,
-                      arch: dict, batch_size: int, columns: int = 1) -> float:
-        """One epoch of all k folds: training passes (x3 for backward) and the validation pass."""
-        w, layers = arch["width"], arch["layers"]
-        params = n_in * w + (layers - 1) * w * w + w * n_classes
-        flops = 2 * params * k * (3 * n_train + n_val) * columns
-        batches = max(1, math.ceil(n_train / batch_size))
-        return batches * self.batch_overhead_s * columns + flops / self.flops_per_s
-
-
-def calibrate(arch: dict, training: dict, x, y, n_classes: int, k: int, threads: int = 1) -> Calibration:
-    """Time the real stacked trainer on a sample of a real corpus (<= 2000 rows), with the spec's
-    architecture, optimiser and batch size: once at the spec's batch size and once with one batch
-    per epoch, which separates the fixed cost per step from the cost per row. ~1-3 s on a CPU."""
-    import numpy as np
-    import torch
-
-    from paragrid.models.config import Architecture, TrainSettings
-    from paragrid.models.train import FoldData, train_folds
-
-    x = np.asarray(x, dtype=np.float32)
-    n = x.shape[0]
-    fold_of = np.random.default_rng(0).permutation(n) % k
-    test = fold_of[None] == np.arange(k)[:, None]
-    val = np.roll(test, 1, axis=0)
-    data = FoldData(x=x, y=np.asarray(y), train=~(test | val), val=val, test=test, n_classes=n_classes)
-    n_train, n_val = float(data.train.sum(1).mean()), float(val.sum(1).mean())
-    architecture = Architecture(**arch)
-
-    def per_epoch(batch: int) -> tuple[float, float]:
-        """(seconds per epoch, seconds of set-up) from a 1- and a 3-epoch run."""
-        times = []
-        for epochs in (1, 3):
-            settings = TrainSettings(**{**training, "batch_size": batch, "max_epochs": epochs,
-                                        "patience": None, "curve_stride": 1000})
-            t0 = time.perf_counter()
-            train_folds(data, architecture, settings, device="cpu")
-            times.append(time.perf_counter() - t0)
-        epoch = max(1e-6, (times[1] - times[0]) / 2)
-        return epoch, max(0.0, times[0] - epoch)
-
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads))
-    try:
-        at_batch, setup = per_epoch(training["batch_size"])
-        one_batch, _ = per_epoch(int(data.train.sum(1).max()))
-    finally:
-        torch.set_num_threads(old_threads)
-    batches = max(1, math.ceil(n_train / training["batch_size"]))
-    step = max(0.0, (at_batch - one_batch) / max(1, batches - 1))
-    rows_time = max(1e-6, one_batch - step)
-    w, layers = arch["width"], arch["layers"]
-    params = x.shape[1] * w + (layers - 1) * w * w + w * n_classes
-    flops = 2 * params * k * (3 * n_train + n_val)
-    return Calibration(flops_per_s=flops / rows_time, batch_overhead_s=step, trial_overhead_s=setup + 0.3)
-
-
-# ----------------------------------------------------------------------------- live progress
-
-KINDS = ("source", "dnn", "transfer")
-LABELS = {"source": "source models", "dnn": "dnn", "transfer": "transfer"}
-
-
 def kind_of(item: dict) -> str:
+    """The old item dicts' kind ("source", "transfer", "dnn"): the runner's ordering until it
+    moves to `Unit.stage`."""
     if item["kind"] == "source":
         return "source"
     return "dnn" if item["method"] == "dnn" else "transfer"
 
 
-class Progress(tune.Callback):
-    """Counts the grid's trials by kind and prints one compact line whenever something changes,
-    and at least every `heartbeat_s` while trials run.
+class Failure(NamedTuple):
+    """A unit that produced no results: its id, its one-line error, where the traceback is."""
+    unit_id: str
+    error: str
+    log: str
 
-    Stage 1 (source models, and the DNN baselines that need none) and stage 2 (transfer trials)
-    run in one Tune run: a transfer trial starts as soon as its own source models exist.
-    `on_done(item_id)` is called on the driver as each trial finishes (the runner merges its
-    files there); `error_of(item_id, trial)` returns (one-line error, log location);
-    `on_tick()` runs on every Tune step.
-    ETA: the calibrated estimate per trial, rescaled by how fast finished trials really were.
+
+def _count(unit) -> int:
+    """What a unit adds to its stage's count: its trials, or one for a source model."""
+    return unit.n_trials if unit.n_trials > 0 else 1
+
+
+def _noun(unit) -> str:
+    if unit.stage == "source models":
+        return "source model"
+    return "trial" if unit.n_trials <= 1 else f"pack of {unit.n_trials} trials"
+
+
+class Progress(tune.Callback):
+    """Counts the grid's trials by stage and prints its status on a beat (a ray.tune Callback).
+
+    `on_done(unit)` runs on the driver as each unit finishes (the runner merges its files);
+    `error_of(unit_id, trial)` returns (one-line error, log location); `on_tick()` runs on every
+    Tune step. `out` (a line sink) forces plain lines; otherwise lines go to `stream` (default
+    stdout), live in place when it is a terminal (or `live=True`). `clock` is injectable for tests.
     """
 
-    def __init__(self, name: str, items: list[dict], estimates: dict[str, float] | None, slots: int,
-                 verbose: bool, on_done: Callable[[str], None] | None = None,
+    def __init__(self, name: str, units: Sequence, slots: int, verbose: bool = False, *,
+                 on_done: Callable[[object], None] | None = None,
                  error_of: Callable[[str, object], tuple[str, str]] | None = None,
-                 max_failures: int = 0, out: Callable[[str], None] = say, min_interval_s: float = 1.0,
-                 on_tick: Callable[[], None] | None = None, heartbeat_s: float | None = 60.0):
-        self.name, self.verbose, self.slots = name, verbose, max(1, slots)
-        # A paper-size trial trains for minutes: while trials run, the status line is repeated at
-        # least this often, so a quiet console still shows elapsed time and a fresh ETA.
-        self.heartbeat_s = heartbeat_s
-        self.on_done, self.error_of, self.max_failures, self.out = on_done, error_of, max_failures, out
-        self.on_tick = on_tick  # called every Tune step (the runner refreshes its lock there)
-        self.kind = {it["id"]: kind_of(it) for it in items}
-        self.cost = {it["id"]: (estimates or {}).get(it["id"], 1.0) for it in items}
-        self.has_estimate = estimates is not None
-        self.total = {k: sum(v == k for v in self.kind.values()) for k in KINDS}
-        self.done = dict.fromkeys(KINDS, 0)
-        self.failed = dict.fromkeys(KINDS, 0)
-        self.finished: set[str] = set()
-        self.completed: list[tuple[float, float]] = []  # (when, estimated cost) of each success
+                 max_failures: int = 0, out: Callable[[str], None] | None = None,
+                 stream: TextIO | None = None, live: bool | None = None, beat_s: float = 30.0,
+                 on_tick: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.name, self.verbose, self.slots, self.beat_s = name, verbose, max(1, int(slots)), beat_s
+        self.on_done, self.error_of, self.on_tick = on_done, error_of, on_tick
+        self.max_failures, self.out, self.stream, self.clock = max_failures, out, stream, clock
+        self._live_wanted = live
+        self.units = {u.id: u for u in units}
+        present = {u.stage for u in units}
+        self.stages = [s for s in STAGE_ORDER if s in present] + \
+            sorted(present - set(STAGE_ORDER), key=[u.stage for u in units].index)
+        self.total = {s: sum(_count(u) for u in units if u.stage == s) for s in self.stages}
+        self.done = dict.fromkeys(self.stages, 0)
+        self.failed = dict.fromkeys(self.stages, 0)
+        self.state: dict[str, str] = dict.fromkeys(self.units, "pending")  # running/done/failed
+        self.open = {s: sum(u.stage == s for u in units) for s in self.stages}  # units pending or running
+        self._running = 0
+        work, prior = unit_work(units)
+        self.eta = EtaEstimator(work, self.slots, prior_rate=prior, clock=clock,
+                                groups={u.id: u.stage for u in units})
+        self.failures: list[Failure] = []
         self.retried = 0
-        self.running: set[str] = set()
-        self.failures: list[tuple[str, str, str]] = []  # (item id, error line, log)
-        self.t0 = time.time()
-        self.started_at: dict[str, float] = {}
         self.attempts: dict[str, int] = {}
-        self.min_interval_s, self._last_line, self._pending = min_interval_s, 0.0, False
+        self.wall: dict[str, float] = {}  # the unit's own wall_s, from its Tune result
+        self.t0 = clock()
+        self._stage: str | None = self.current_stage()  # the stage last announced
+        self._last_status: float | None = None
+        self._forecast: tuple[float, Forecast] | None = None
+        self._bar = None  # the live line (tqdm), made on first use
+        self._last_live = 0.0
+        self._closed = False
 
-    @staticmethod
-    def _id(trial) -> str:
-        return trial.config["item"]["id"]
+    def __getstate__(self):  # Tune pickles its run config; the live line and stream stay here
+        state = self.__dict__.copy()
+        state.update(_bar=None, stream=None)
+        return state
+
+    # -- counts
+    def _set(self, uid: str, new: str) -> None:
+        old, stage = self.state[uid], self.units[uid].stage
+        self.state[uid] = new
+        self._running += (new == "running") - (old == "running")
+        self.open[stage] += (new in ("pending", "running")) - (old in ("pending", "running"))
+
+    def left(self) -> int:
+        return sum(self.open.values())
+
+    def running(self) -> int:
+        return self._running
+
+    def current_stage(self) -> str | None:
+        """The first stage (in run order) with units still to finish; None when all are."""
+        return next((s for s in self.stages if self.open[s] > 0), None)
+
+    def _unit(self, trial):
+        """The trial's unit: `config["unit"]` (a Unit), or the plan's unit of `config["unit_id"]`
+        (a flat config whose values Tune's loggers can show)."""
+        config = trial.config
+        unit = config.get("unit")
+        if unit is None:
+            return self.units[config["unit_id"]]
+        if unit.id not in self.units:  # not in the plan (should not happen): count it anyway
+            self.units[unit.id] = unit
+            self.state[unit.id] = "pending"
+            if unit.stage not in self.stages:
+                self.stages.append(unit.stage)
+                self.total[unit.stage] = self.done[unit.stage] = self.failed[unit.stage] = 0
+                self.open[unit.stage] = 0
+            self.total[unit.stage] += _count(unit)
+            self.open[unit.stage] += 1
+        return unit
 
     # -- Tune hooks (all run on the driver)
     def on_trial_start(self, iteration, trials, trial, **info):
-        tid = self._id(trial)
-        self.running.add(tid)
-        self.started_at[tid] = time.time()
-        self.attempts[tid] = self.attempts.get(tid, 0) + 1
+        unit = self._unit(trial)
+        self._set(unit.id, "running")
+        self.attempts[unit.id] = self.attempts.get(unit.id, 0) + 1
+        self.eta.start(unit.id)
         if self.verbose:
-            self.line(f"start {tid}", force=True)
+            self.note(f"start {unit.id}")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if isinstance(result, dict) and result.get("wall_s") is not None:
+            self.wall[self._unit(trial).id] = float(result["wall_s"])
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        tid = self._id(trial)
-        self.running.discard(tid)
-        self.done[self.kind[tid]] += 1
-        self.finished.add(tid)
-        self.completed.append((time.time(), self.cost[tid]))
+        unit = self._unit(trial)
+        if self.state.get(unit.id) in ("done", "failed"):
+            return
+        if (getattr(trial, "last_result", None) or {}).get("user_error"):
+            # a deterministic error (paragrid.grid.trainable): failed at once, never retried
+            err, log = self._error(trial)
+            self.fail(unit.id, err, log, "FAILED (not retried: the same input fails the same way)")
+            return
+        self._set(unit.id, "done")
+        self.done[unit.stage] += _count(unit)
+        self.eta.finish(unit.id)  # the slot's wall time, as the driver saw it
         if self.on_done is not None:
-            self.on_done(tid)
-        wall = time.time() - self.started_at.get(tid, time.time())
-        self.line(f"done {tid} ({fmt_duration(wall)})" if self.verbose else None,
-                  force=self.verbose or self.left() == 0)
+            self.on_done(unit)
+        if self.verbose:
+            wall = self.wall.get(unit.id)
+            self.note(f"done {unit.id}" + (f" ({fmt_duration(wall)})" if wall is not None else ""))
+        self._after_change()
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        tid = self._id(trial)
-        self.running.discard(tid)
+        unit = self._unit(trial)
+        self._set(unit.id, "pending")
         self.retried += 1
+        self.eta.retry(unit.id)
         err, log = self._error(trial)
-        n = self.attempts.get(tid, 1)
-        self.line(f"trial {tid} failed (attempt {n} of {self.max_failures + 1}), retrying: {err} "
-                  f"[log: {log}]", force=True)
+        self.note(f"{_noun(unit)} {unit.id} failed (attempt {self.attempts.get(unit.id, 1)} of "
+                  f"{self.max_failures + 1}), retrying: {err} [log: {log}]")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        tid = self._id(trial)
-        self.running.discard(tid)
+        unit = self._unit(trial)
         err, log = self._error(trial)
-        self.fail(tid, err, log, "FAILED")
-
-    def fail(self, tid: str, err: str, log: str, verb: str = "skipped") -> None:
-        """A trial that will not produce results (failed after retries, or its source failed)."""
-        self.failed[self.kind[tid]] += 1
-        self.finished.add(tid)
-        self.failures.append((tid, err, log))
-        self.line(f"trial {tid} {verb}: {err}" + (f" [log: {log}]" if log else ""), force=True)
-
-    # -- output
-    def _error(self, trial) -> tuple[str, str]:
-        if self.error_of is not None:
-            return self.error_of(self._id(trial), trial)
-        return "error", str(getattr(trial, "error_file", "") or "")
-
-    def left(self) -> int:
-        return sum(self.total.values()) - sum(self.done.values()) - sum(self.failed.values())
-
-    def eta_s(self) -> float | None:
-        if self.left() <= 0:
-            return 0.0
-        now = time.time()
-        remaining = sum(c for t, c in self.cost.items() if t not in self.finished)
-        if len(self.completed) >= 2:
-            # Observed seconds per unit of estimated cost since the first trial finished (worker
-            # start-up excluded), parallelism included.
-            first_t, first_cost = self.completed[0]
-            cost = sum(c for _, c in self.completed) - first_cost
-            if cost > 0 and now > first_t:
-                return (now - first_t) / cost * remaining
-        if self.has_estimate:
-            started = min(self.started_at.values(), default=now)
-            return max(0.0, remaining / self.slots - (now - started))
-        return None
-
-    def stage(self) -> str:
-        src = self.total["source"]
-        if src and self.done["source"] + self.failed["source"] < src:
-            return "stage 1/2"
-        return "stage 2/2" if self.total["transfer"] else "stage 1/1"
-
-    def status(self) -> str:
-        eta = self.eta_s()
-        eta_s = "?" if eta is None else f"~{fmt_duration(eta)}"
-        counts = ", ".join(f"{LABELS[k]} {self.done[k]}/{self.total[k]}" for k in KINDS if self.total[k])
-        failed = sum(self.failed.values())
-        extra = (f", {failed} failed" if failed else "") + \
-            (f", {self.retried} retried" if self.retried else "")
-        return (f"[{self.name} {self.stage()}] {counts} | {len(self.running)} running{extra} | "
-                f"{fmt_duration(time.time() - self.t0)} elapsed, ETA {eta_s} (estimate)")
-
-    def line(self, event: str | None, force: bool = False) -> None:
-        """The event (if any), then the status line (rate-limited unless forced)."""
-        if event:
-            self.out(f"  {event}")
-        now = time.time()
-        if force or now - self._last_line >= self.min_interval_s:
-            self.out(self.status())
-            self._last_line, self._pending = now, False
-        else:
-            self._pending = True  # printed by on_step_end once the interval has passed
+        self.fail(unit.id, err, log, "FAILED")
 
     def on_step_end(self, iteration, trials, **info):
         if self.on_tick is not None:
             self.on_tick()
-        quiet_for = time.time() - self._last_line
-        if self._pending and quiet_for >= self.min_interval_s:
-            self.line(None, force=True)
-        elif self.running and self.heartbeat_s is not None and quiet_for >= self.heartbeat_s:
-            self.line(None, force=True)
+        self.tick()
+
+    def on_experiment_end(self, trials, **info):
+        self.close()
+
+    # -- for the runner
+    def fail(self, unit, err: str, log: str, verb: str = "skipped") -> None:
+        """A unit (or its id) that will produce no results: failed after its retries, or skipped
+        because a source model it needs failed."""
+        unit_id = unit if isinstance(unit, str) else unit.id
+        unit = self.units[unit_id]
+        if self.state.get(unit_id) in ("done", "failed"):
+            return
+        self._set(unit_id, "failed")
+        self.failed[unit.stage] += _count(unit)
+        self.eta.drop(unit_id)
+        self.failures.append(Failure(unit_id, err, log))
+        self.note(f"{_noun(unit)} {unit_id} {verb}: {err}" + (f" [log: {log}]" if log else ""))
+        self._after_change()
+
+    def show(self) -> None:
+        """Print the status now (the runner calls it once before Tune starts)."""
+        self._status_line()
+
+    def tick(self) -> None:
+        """The beat: a status line when `beat_s` has passed; the live line's clock otherwise."""
+        if self._closed:
+            return
+        now = self.clock()
+        if self._last_status is None or now - self._last_status >= self.beat_s:
+            self._status_line(permanent=not self._live())
+        elif self._live() and now - self._last_live >= LIVE_REFRESH_S:
+            self._refresh_live(now)
+
+    def note(self, event: str) -> None:
+        """One event line (kept above the live line when there is one)."""
+        self._emit(f"  {event}")
+
+    def close(self) -> None:
+        """End the live line (after the final status); safe to call twice."""
+        if self._closed:
+            return
+        self._after_change()  # the final status, if the last unit's own line has not given it
+        self._closed = True
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    # -- output
+    def _error(self, trial) -> tuple[str, str]:
+        if self.error_of is not None:
+            return self.error_of(self._unit(trial).id, trial)
+        return "error", str(getattr(trial, "error_file", "") or "")
+
+    def _after_change(self) -> None:
+        """A stage change (or the end) gets its own line and a status line at once."""
+        stage = self.current_stage()
+        if stage == self._stage:
+            return
+        prev, self._stage = self._stage, stage
+        elapsed = fmt_duration(self.clock() - self.t0)
+        if prev is not None:
+            failed = f", {self.failed[prev]} failed" if self.failed[prev] else ""
+            self.note(f"{prev} finished: {self.done[prev]}/{self.total[prev]}{failed} at {elapsed}")
+        if stage is not None:
+            self.note(f"stage {self.stages.index(stage) + 1}/{len(self.stages)}: {stage}")
+        self._status_line()
+
+    def forecast(self) -> Forecast:
+        now = self.clock()
+        f = self.eta.forecast(now)
+        self._forecast = (now, f)
+        return f
+
+    def _eta_text(self, now: float) -> str:
+        if self.left() == 0:
+            return f"finished in {fmt_duration(now - self.t0)}"
+        if self._forecast is None or self._forecast[1].eta_s is None:
+            return f"{fmt_duration(now - self.t0)} elapsed, ETA ? (no unit finished yet)"
+        t, f = self._forecast
+        eta = max(0.0, f.eta_s - (now - t))  # counted down between forecasts
+        return f"{fmt_duration(now - self.t0)} elapsed, ETA ~{fmt_duration(eta)} ({f.basis})"
+
+    def _extra(self) -> str:
+        failed = sum(self.failed.values())
+        return (f", {failed} failed" if failed else "") + (f", {self.retried} retried" if self.retried else "")
+
+    def _stage_label(self) -> str:
+        stage = self.current_stage()
+        return "done" if stage is None else f"stage {self.stages.index(stage) + 1}/{len(self.stages)}: {stage}"
+
+    def status(self) -> str:
+        """The status line from the last forecast (call `forecast()` first for a fresh ETA)."""
+        counts = ", ".join(f"{s} {self.done[s]}/{self.total[s]}" for s in self.stages)
+        return (f"[{self.name} {self._stage_label()}] {counts} | {self.running()} running"
+                f"{self._extra()} | {self._eta_text(self.clock())}")
+
+    def _status_line(self, permanent: bool = True) -> None:
+        self.forecast()
+        self._last_status = self.clock()
+        if permanent or not self._live():
+            self._emit(self.status())
+        self._refresh_live(self._last_status)
+
+    # -- where lines go
+    def _live(self) -> bool:
+        if self.out is not None or self._closed:
+            return False
+        if self._live_wanted is not None:
+            return self._live_wanted
+        stream = self._stream()
+        try:  # a terminal that reports no width (a bare pty) would show an empty live line
+            return stream.isatty() and os.get_terminal_size(stream.fileno()).columns > 0
+        except (AttributeError, OSError, ValueError):
+            return False
+
+    def _stream(self) -> TextIO:
+        return self.stream if self.stream is not None else sys.stdout
+
+    def _emit(self, line: str) -> None:
+        if self.out is not None:
+            self.out(line)
+        elif self._bar is not None:
+            self._bar.write(line, file=self._stream())
+        else:
+            stream = self._stream()
+            stream.write(line + "\n")
+            stream.flush()
+
+    def _refresh_live(self, now: float) -> None:
+        if not self._live():
+            return
+        desc = f"[{self.name} {self._stage_label()}]"
+        postfix = f"{self.running()} running{self._extra()} | {self._eta_text(now)}"
+        finished = sum(self.done.values()) + sum(self.failed.values())
+        self._last_live = now
+        if self._bar is None:  # leave=False: the permanent lines tell the story once it ends
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=sum(self.total.values()), initial=finished, file=self._stream(),
+                             dynamic_ncols=True, leave=False, desc=desc, postfix=postfix,
+                             bar_format="{desc} {percentage:3.0f}%|{bar:12}| {n_fmt}/{total_fmt}{postfix}")
+            return
+        self._bar.n = finished
+        self._bar.set_description_str(desc, refresh=False)
+        self._bar.set_postfix_str(postfix, refresh=False)
+        self._bar.refresh()

@@ -38,7 +38,8 @@ import benchlib
 import paragrid.models.train as train_module
 from paragrid.models.config import Architecture, TrainSettings
 from paragrid.models.nets import build_model
-from paragrid.models.train import FoldData, train_folds, train_folds_reference
+from paragrid.models.reference import train_folds_reference
+from paragrid.models.train import FoldData, train_folds
 
 
 def parse_args(argv=None) -> argparse.Namespace:

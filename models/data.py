@@ -25,6 +25,9 @@ class FoldData:
     val: np.ndarray
     test: np.ndarray
     n_classes: int
+    # (F,) training rows fold f would have at the FULL budget (TrainSettings.updates = "matched"
+    # trains fold f for as many updates as that size would get); None = each fold's own size.
+    n_full_train: np.ndarray | None = None
 
     @property
     def n_folds(self) -> int:
@@ -54,6 +57,7 @@ class Data:
     val: np.ndarray
     test: np.ndarray
     n_classes: int
+    n_full_train: np.ndarray   # (F,) int64, the fold's own training size where FoldData gave None
 
     @property
     def n_folds(self) -> int:
@@ -105,8 +109,19 @@ def prepare(data: FoldData, device: torch.device) -> Data:
         both = np.flatnonzero((masks[a] & masks[b]).any(1))
         if both.size:
             raise UserError(f"FoldData.{a} and .{b} overlap in fold(s) {both.tolist()}; they must be disjoint")
+    n_train = masks["train"].sum(1)
+    if data.n_full_train is None:
+        n_full = n_train.copy()
+    else:
+        n_full = np.asarray(data.n_full_train)
+        if n_full.shape != (n_folds,) or not np.issubdtype(n_full.dtype, np.integer):
+            raise UserError(f"FoldData.n_full_train must be ({n_folds},) integers, got {n_full.dtype} {n_full.shape}")
+        short = np.flatnonzero(n_full < n_train)
+        if short.size:
+            raise UserError(f"FoldData.n_full_train is below the fold's own training size in fold(s) "
+                            f"{short.tolist()}; give the training rows at the FULL budget")
     y = torch.as_tensor(np.where(used, y_np, 0), dtype=torch.long).to(device)
-    return Data(x, y, masks["train"], masks["val"], masks["test"], c)
+    return Data(x, y, masks["train"], masks["val"], masks["test"], c, n_full.astype(np.int64))
 
 
 def padded_rows(mask: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -65,14 +65,17 @@ def evaluate(model: StackedModel, x, y, mask, *, chunk_rows: int | None = 8192) 
     return np.array([uar_from_confusion(cm) for cm in cms]), cms
 
 
-def warn_single_class(cms: np.ndarray, class_names: Sequence[str] | None, folds: Sequence[int]) -> None:
-    """Loud warning when a fold's test predictions are all one class (UAR at chance)."""
-    for f, cm in zip(folds, cms):
+def warn_single_class(cms: np.ndarray, class_names: Sequence[str] | None, folds: Sequence[int],
+                      seeds: Sequence[int] | None = None) -> None:
+    """Loud warning when a fold's test predictions are all one class (UAR at chance). `seeds`
+    (one per fold-model) names the trial of each fold in a pack of several trials."""
+    for i, (f, cm) in enumerate(zip(folds, cms)):
         predicted = np.flatnonzero(cm.sum(0))
         if predicted.size == 1 and cm.shape[0] > 1:
             c = int(predicted[0])
             name = f" ({class_names[c]!r})" if class_names else ""
-            msg = (f"fold {f}: the model predicts class {c}{name} for all {int(cm.sum())} test utterances "
+            of = f" (seed {int(seeds[i])})" if seeds is not None else ""
+            msg = (f"fold {int(f)}{of}: the model predicts class {c}{name} for all {int(cm.sum())} test utterances "
                    "(UAR at chance); check feature normalisation, learning rate and epochs")
             log.warning(msg)
             warnings.warn(msg, SingleClassWarning, stacklevel=4)

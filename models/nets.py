@@ -24,7 +24,7 @@ from typing import Sequence
 import torch
 
 from paragrid.errors import UserError
-from paragrid.models.columns import INIT_STREAM, generator, glorot_uniform, linear
+from paragrid.models.columns import INIT_STREAM, generator, init_bias, init_weight, linear
 from paragrid.models.config import ACTIVATIONS, METHODS, Architecture
 
 FORMAT = "paragrid.StackedModel/1"
@@ -227,29 +227,36 @@ def check_sources(method: str, arch: Architecture, n_in: int, sources: Sequence[
 
 def build_model(method: str, arch: Architecture, n_in: int, n_classes: int,
                 sources: Sequence[StackedModel], seed: int, folds: Sequence[int],
-                class_names: Sequence[str] | None = None) -> StackedModel:
-    """A freshly initialised model for the given folds (CPU). Fold f's weights come from its own
-    generator, so they are the same whether f is built alone or with the other folds.
+                class_names: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> StackedModel:
+    """A freshly initialised model for the given folds (CPU). Fold i's weights come from its own
+    generator (seeds[i] or seed, folds[i], INIT_STREAM), so they are the same whether it is built
+    alone or with other folds (a pack of several trials passes one seed per fold-model).
+    `arch.init` picks the distribution (config.INITS); each lateral matrix is initialised like
+    the weight of its own nn.Linear (fan_in = the source column's width).
 
     `sources` must already hold exactly these folds (see StackedModel.select)."""
+    folds = list(folds)
+    seeds = [seed] * len(folds) if seeds is None else [int(s) for s in seeds]
+    if len(seeds) != len(folds):
+        raise UserError(f"build_model: {len(seeds)} seeds for {len(folds)} folds; give one seed per fold")
     check_sources(method, arch, n_in, sources, len(folds))
     lateral_widths = [s.arch.width for s in sources] if method == "prognet" else []
     per_fold: list[dict[str, torch.Tensor]] = []
-    for f in folds:
-        g = generator(seed, f, INIT_STREAM)
+    for fs, f in zip(seeds, folds):
+        g = generator(fs, f, INIT_STREAM)
         w: dict[str, torch.Tensor] = {}
         fan_in = n_in
         for k in range(arch.layers):
-            w[hidden_name(k, "weight")] = glorot_uniform(g, fan_in, arch.width)
-            w[hidden_name(k, "bias")] = torch.zeros(1, arch.width)
+            w[hidden_name(k, "weight")] = init_weight(arch.init, g, fan_in, arch.width)
+            w[hidden_name(k, "bias")] = init_bias(arch.init, g, fan_in, arch.width)
             if k > 0:
                 for s, ws in enumerate(lateral_widths):
-                    w[hidden_name(k, f"lateral.{s}")] = glorot_uniform(g, ws, arch.width)
+                    w[hidden_name(k, f"lateral.{s}")] = init_weight(arch.init, g, ws, arch.width)
             fan_in = arch.width
-        w["out.weight"] = glorot_uniform(g, arch.width, n_classes)
-        w["out.bias"] = torch.zeros(1, n_classes)
+        w["out.weight"] = init_weight(arch.init, g, arch.width, n_classes)
+        w["out.bias"] = init_bias(arch.init, g, arch.width, n_classes)
         for s, ws in enumerate(lateral_widths):
-            w[f"out.lateral.{s}"] = glorot_uniform(g, ws, n_classes)
+            w[f"out.lateral.{s}"] = init_weight(arch.init, g, ws, n_classes)
         per_fold.append(w)
     params = {n: torch.stack([w[n] for w in per_fold]) for n in per_fold[0]}
     meta = {"source_uids": [s.uid for s in sources]}

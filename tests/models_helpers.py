@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+import re
+import warnings
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 import torch
 
 from paragrid.models.config import Architecture, TrainSettings
-from paragrid.models.train import FoldData
+from paragrid.models.train import FoldData, SingleClassWarning
+
+# Every models test module sets this mark: a SingleClassWarning that a test does not capture
+# (with `chance_folds` or pytest.warns) fails the test instead of being printed as noise.
+NO_STRAY_CHANCE_WARNINGS = pytest.mark.filterwarnings("error::paragrid.models.evaluate.SingleClassWarning")
+CHANCE_MESSAGE = re.compile(r"fold \d+( \(seed \d+\))?: the model predicts class \d+ .*for all \d+ test "
+                            r"utterances \(UAR at chance\)")
+
+
+@contextmanager
+def chance_folds(expect: bool | None = None):
+    """Runs too short to learn everything may leave a fold at chance; the trainer then warns
+    (SingleClassWarning). Capture those warnings and check them: nothing but SingleClassWarning,
+    each naming its fold. expect=True: at least one must come; False: none. Yields the list of
+    captured warnings (filled when the block ends)."""
+    got: list = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield got
+    for w in caught:
+        assert issubclass(w.category, SingleClassWarning), f"unexpected warning {w.category.__name__}: {w.message}"
+        assert CHANCE_MESSAGE.match(str(w.message)), str(w.message)
+    got.extend(caught)
+    if expect is not None:
+        assert bool(got) == expect, [str(w.message) for w in got]
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +83,17 @@ def fast(**kw) -> TrainSettings:
     base = dict(lr=3e-2, batch_size=16, max_epochs=12, curve_stride=4)
     base.update(kw)
     return TrainSettings(**base)
+
+
+def assert_same_outcome(o, r, atol=1e-5):
+    np.testing.assert_array_equal(o.best_epoch, r.best_epoch)
+    np.testing.assert_array_equal(o.epochs_run, r.epochs_run)
+    np.testing.assert_allclose(o.val_uar, r.val_uar, atol=atol)
+    np.testing.assert_allclose(o.test_uar, r.test_uar, atol=atol)
+    np.testing.assert_array_equal(o.confusion, r.confusion)
+    assert o.model.params.keys() == r.model.params.keys()
+    for n in o.model.params:
+        torch.testing.assert_close(o.model.params[n], r.model.params[n], rtol=0, atol=atol)
+    assert o.curves[["fold", "epoch"]].equals(r.curves[["fold", "epoch"]])
+    np.testing.assert_allclose(o.curves[["train_loss", "val_uar", "test_uar"]].to_numpy(),
+                               r.curves[["train_loss", "val_uar", "test_uar"]].to_numpy(), atol=atol)

@@ -69,3 +69,56 @@ def test_rates_the_masks_cannot_represent_are_a_user_error(p):
     with pytest.raises(UserError, match="dropout"):
         Architecture(dropout=p)
     assert Architecture(dropout=0.0).dropout == 0.0  # no dropout stays allowed
+
+
+# ---- the counter-based hash streams (streams.py) --------------------------------------------------
+from paragrid.models.streams import PAD_BITS, GeneratorStreams, HashStreams, mix64_, mix64_int, resolve_rng  # noqa: E402
+
+
+def test_torch_splitmix64_equals_the_python_reference():
+    """int64 products must wrap modulo 2^64 and the masked shifts act as logical shifts."""
+    rng = np.random.default_rng(0)
+    vals = [0, 1, -1, (1 << 63) - 1, -(1 << 63)] + rng.integers(-(1 << 63), (1 << 63) - 1, 200, dtype=np.int64).tolist()
+    got = mix64_(torch.tensor(vals, dtype=torch.int64)).tolist()
+    want = [mix64_int(v & ((1 << 64) - 1)) for v in vals]
+    assert [g & ((1 << 64) - 1) for g in got] == want
+
+
+def test_hash_dropout_bits_are_uniform_and_keyed_by_fold_epoch_step():
+    s = HashStreams(np.array([3, 3, 4]), np.array([0, 1, 0]), torch.device("cpu"))
+    valid = torch.ones(3, 64, dtype=torch.bool)
+    bits = s.dropout_bits(1, 0, torch.empty((3, 4, 64, 250), dtype=torch.int16), np.full(3, 64), valid)
+    freq = ((bits.to(torch.int32).flatten().unsqueeze(1) >> torch.arange(16)) & 1).double().mean(0)
+    assert torch.all((freq - 0.5).abs() < 0.01), freq
+    assert float((keep_from_bits(bits, 0.5) == 0).double().mean()) == pytest.approx(0.5, abs=0.01)
+    assert not torch.equal(bits[0], bits[1]) and not torch.equal(bits[0], bits[2])
+    again = s.dropout_bits(1, 0, torch.empty((3, 4, 64, 250), dtype=torch.int16), np.full(3, 64), valid)
+    other_step = s.dropout_bits(1, 1, torch.empty((3, 4, 64, 250), dtype=torch.int16), np.full(3, 64), valid)
+    other_epoch = s.dropout_bits(2, 0, torch.empty((3, 4, 64, 250), dtype=torch.int16), np.full(3, 64), valid)
+    assert torch.equal(bits, again) and not torch.equal(bits, other_step) and not torch.equal(bits, other_epoch)
+
+
+@pytest.mark.parametrize("cls", [GeneratorStreams, HashStreams])
+def test_a_fold_draws_the_same_alone_or_packed(cls):
+    """Fold-model (seed 4, fold 0) sits at position 2 of a pack of 3 (with more rows beside it)."""
+    dev = torch.device("cpu")
+    alone, pack = cls(np.array([4]), np.array([0]), dev), cls(np.array([3, 3, 4]), np.array([0, 1, 0]), dev)
+    rows = torch.arange(10, 40)
+    n = 20
+    idx_pack = torch.stack([rows, rows + 1, torch.cat([rows[:n], torch.zeros(10, dtype=torch.long)])])
+    a = alone.order(1, rows[:n].unsqueeze(0), np.array([n]))[0]
+    b = pack.order(1, idx_pack, np.array([30, 30, n]))[2]
+    assert torch.equal(a, b[:n]) and sorted(a.tolist()) == rows[:n].tolist() and torch.all(b[n:] == 0)
+    bits_a = alone.dropout_bits(1, 0, torch.empty((1, 2, 8, 5), dtype=torch.int16), np.array([6]),
+                                (torch.arange(8) < 6).unsqueeze(0))
+    valid = torch.stack([torch.ones(8, dtype=torch.bool)] * 2 + [torch.arange(8) < 6])
+    bits_b = pack.dropout_bits(1, 0, torch.empty((3, 2, 8, 5), dtype=torch.int16), np.array([8, 8, 6]), valid)
+    assert torch.equal(bits_a[0, :, :6], bits_b[2, :, :6])
+    assert torch.all(bits_b[2, :, 6:] == PAD_BITS) and torch.all(bits_a[0, :, 6:] == PAD_BITS)
+
+
+def test_rng_choice():
+    assert resolve_rng("auto", torch.device("cpu")) == "generator"
+    assert resolve_rng("hash", torch.device("cpu")) == "hash"
+    with pytest.raises(ValueError, match="rng"):
+        resolve_rng("philox", torch.device("cpu"))

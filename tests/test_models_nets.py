@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from models_helpers import one_thread  # noqa: F401  (autouse fixture)
+from models_helpers import NO_STRAY_CHANCE_WARNINGS, one_thread  # noqa: F401  (autouse fixture)
 from paragrid.errors import UserError
 from paragrid.models.config import ACTIVATIONS, Architecture, TrainSettings
 from paragrid.models.nets import StackedModel, build_model, forward, hidden_states
 from paragrid.models.train import predict
+
+pytestmark = NO_STRAY_CHANCE_WARNINGS
 
 N_IN, N_FOLDS = 6, 3
 

@@ -1,0 +1,257 @@
+"""One command for a GPU machine: packed training against the reference loop, memory per
+fold-model, achieved GFLOP/s against the measured matmul peak, and the paper-table2 grid.
+
+Parts (all on --device, default cuda if available):
+  throughput  fold-epochs/s of the one-fold reference loop (models/reference.py), the
+              fold-stacked trainer (F = k, one trial) and packs of --packs fold-models
+              (F = 100 and 1,000: 10 and 100 trials of k folds, different seeds and splits),
+              measured at the margin: a call of 1 + E epochs minus a call of 1 epoch, so the
+              set-up (building F models, uploads) and final evaluation are reported apart
+              (setup_s). Device memory: torch.cuda.max_memory_allocated of the timed call / F.
+              GFLOP/s: FLOPs of forward + backward over the rows processed (bench/
+              train_throughput.flops), against the best measured (F, B, W) x (F, W, W) product.
+  choices     per-step milliseconds of the trainer's switches at these sizes: the optimiser's
+              fused per-fold slices vs the masked vectorised form (models/optim.py) and the
+              dropout bits from per-fold generators vs the counter-based hash (models/streams.py).
+  grid        (on by default on a GPU; --grid / --no-grid) the wall time of paper-table2 on two
+              synthetic corpora of --utterances utterances, run through the installed CLI in
+              subprocesses (paragrid synth, paragrid features, paragrid run) with the spec
+              rewritten to the synthetic corpora, --grid-repeats of its 10 repeats and
+              resources {cpu: 1, gpu: 0.25}; fewer repeats than 10 are extrapolated linearly,
+              and said so.
+
+Run: .venv/bin/python bench/gpu.py --record            (a GPU machine: under 8 minutes)
+     .venv/bin/python bench/gpu.py --tiny --no-grid    (the CPU, seconds; tests/test_bench_gpu.py)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+import benchlib
+from train_throughput import flops, fold_masks, matmul_peak
+
+
+def parse_args(argv=None):
+    ap = benchlib.parser(__doc__)
+    ap.add_argument("--device", default=None, help="cuda, cuda:N or cpu (default: cuda if available)")
+    ap.add_argument("--tiny", action="store_true", help="a tiny size that runs on the CPU in seconds")
+    ap.add_argument("--grid", dest="grid", action="store_true", default=None, help="run the paper-table2 part")
+    ap.add_argument("--no-grid", dest="grid", action="store_false", help="skip the paper-table2 part")
+    ap.add_argument("--grid-repeats", type=int, default=1, help="repeats of paper-table2 to run (default 1 of 10)")
+    ap.add_argument("--utterances", type=int, default=5000, help="utterances per synthetic corpus (default 5000)")
+    ap.add_argument("--grid-max-epochs", type=int, default=None,
+                    help="override paper-table2's 600 epochs (a smoke check of the grid part; not the paper's figure)")
+    ap.add_argument("--epochs", type=int, default=None, help="timed epochs per call (default 3, tiny 1)")
+    ap.add_argument("--packs", type=lambda v: [int(p) for p in v.split(",")], default=None,
+                    help="fold-models per pack, comma-separated multiples of k (default 100,1000; tiny 6,12)")
+    ap.add_argument("--no-throughput", action="store_true", help="only the switches (and the grid)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default 1 on the CPU: more threads than free cores stall in OpenMP "
+                         "barriers on a loaded machine; torch's default on a GPU machine)")
+    args = ap.parse_args(argv)
+    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.threads is None and not args.device.startswith("cuda"):
+        args.threads = 1
+    if args.grid is None:
+        args.grid = args.device.startswith("cuda") and not args.tiny
+    size = dict(n=120, k=3, width=16, layers=2, batch=32, packs=[6, 12], epochs=1) if args.tiny else \
+        dict(n=5000, k=10, width=256, layers=4, batch=256, packs=[100, 1000], epochs=3)
+    for key, value in size.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    with benchlib.contained(threads=args.threads):
+        return run(args)
+
+
+# ---- throughput -----------------------------------------------------------------------------------
+def pack_data(args, folds: int):
+    """FoldData of folds / k trials (a fresh split per trial) on N random utterances, 88 features."""
+    from paragrid.models.train import FoldData
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(args.n, 88)).astype(np.float32)
+    y = rng.integers(0, 4, args.n)
+    return FoldData(x, y, *fold_masks(args.n, args.k, folds // args.k), 4)
+
+
+def timed_call(fn, data, arch, settings, epochs: int, device: str, **kw) -> tuple[float, float]:
+    """(wall s, peak device bytes) of one training call of `epochs` epochs."""
+    from dataclasses import replace
+
+    benchlib.sync(device)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(device)
+    t = time.perf_counter()
+    fn(data, arch, replace(settings, max_epochs=epochs), device=device, **kw)
+    benchlib.sync(device)
+    peak = torch.cuda.max_memory_allocated(device) if device.startswith("cuda") else float("nan")
+    return time.perf_counter() - t, float(peak)
+
+
+def throughput(args, arch, settings) -> dict:
+    from paragrid.models.reference import train_folds_reference
+    from paragrid.models.train import train_folds
+
+    modes = [("reference", train_folds_reference, args.k), ("stacked", train_folds, args.k)]
+    modes += [(f"pack {p}", train_folds, p) for p in args.packs]
+    out = {}
+    for name, fn, folds in modes:
+        data = pack_data(args, folds)
+        kw = {} if folds == args.k else dict(seeds=np.repeat(np.arange(folds // args.k), args.k),
+                                              fold_ids=np.tile(np.arange(args.k), folds // args.k))
+        timed_call(fn, data, arch, settings, 1, args.device, **kw)                     # warm-up
+        t1, _ = timed_call(fn, data, arch, settings, 1, args.device, **kw)
+        t2, peak = timed_call(fn, data, arch, settings, 1 + args.epochs, args.device, **kw)
+        per_epoch = max(t2 - t1, 1e-9) / args.epochs
+        work = flops(arch, 88, 4, 0, data, 1 + args.epochs) - flops(arch, 88, 4, 0, data, 1)
+        state = sum(p.numel() for p in _params(arch)) * 4 * 5       # weights, 2 moments, gradient, best copy
+        out[name] = {"folds": folds, "fold_epochs_per_s": folds / per_epoch, "epoch_s": per_epoch,
+                     "setup_s": max(t1 - per_epoch, 0.0), "gflops": work / (t2 - t1) / 1e9,
+                     "device_bytes_per_fold": peak / folds, "state_bytes_per_fold": float(state)}
+    return out
+
+
+def _params(arch):
+    from paragrid.models.nets import build_model
+
+    return build_model("dnn", arch, 88, 4, (), 0, [0]).params.values()
+
+
+# ---- the trainer's switches -----------------------------------------------------------------------
+def choices(args, arch, settings) -> dict:
+    """ms per step of the optimiser forms and the dropout-bit streams at F = k and the packs."""
+    from paragrid.models.nets import build_model
+    from paragrid.models.optim import StackedOptimizer
+    from paragrid.models.streams import make_streams
+
+    dev = torch.device(args.device)
+    out = {}
+    for folds in [args.k, *args.packs]:
+        params = [p.to(dev) for p in build_model("dnn", arch, 88, 4, (), 0, range(folds)).params.values()]
+        grads = [torch.randn_like(p) for p in params]
+        moving = np.ones((1, folds), bool)
+        moving[0, -1] = False                        # one idle fold: the masked form's general case
+        row = {}
+        for form, vec in (("adam fused slices", False), ("adam masked", True)):
+            opt = StackedOptimizer(params, settings, vectorised=vec)
+            plan = opt.plan_epoch(moving, dev)[0]    # planned once per epoch in the trainer: not timed
+            row[form] = 1e3 * benchlib.best_of(lambda: opt.step(grads, plan), 3, reps=3, device=args.device)[0]
+        bits = torch.empty((folds, arch.layers, args.batch, arch.width), dtype=torch.int16, device=dev)
+        valid = torch.ones((folds, args.batch), dtype=torch.bool, device=dev)
+        n_real = np.full(folds, args.batch)
+        for kind in ("generator", "hash"):
+            s = make_streams(kind, np.arange(folds), np.zeros(folds, dtype=np.int64), dev)
+            row[f"dropout bits {kind}"] = 1e3 * benchlib.best_of(lambda: s.dropout_bits(1, 0, bits, n_real, valid), 3,
+                                                                  reps=3, device=args.device)[0]
+        out[folds] = row
+    return out
+
+
+# ---- the paper-table2 grid through the CLI ----------------------------------------------------
+def grid_spec(folder: Path, repeats: int, device: str, max_epochs: int | None = None) -> tuple[Path, dict]:
+    """paper-table2 rewritten to synth-a / synth-b with `repeats` repeats; on a GPU, 4 trials per device."""
+    import demo_timing
+
+    path, doc, _ = demo_timing.prepare_spec("paper-table2", repeats, True, folder)
+    doc = dict(doc)
+    if device.startswith("cuda"):
+        doc["resources"] = {**doc.get("resources", {}), "cpu": 1, "gpu": 0.25}
+    if max_epochs is not None:
+        doc["training"] = {**doc["training"], "max_epochs": max_epochs}
+        doc["name"] += f"-e{max_epochs}"
+    path = folder / f"{doc['name']}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path, doc
+
+
+def grid(args) -> dict:
+    cli = str(Path(sys.executable).with_name("paragrid"))
+    work = Path(tempfile.mkdtemp(prefix="paragrid-bench-gpu-"))
+    stages = {}
+
+    def step(name, cmd):
+        t = time.perf_counter()
+        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-3000:]}")
+        stages[name] = time.perf_counter() - t
+
+    step("synth", [cli, "synth", str(work / "audio"), "--utterances", str(args.utterances)])
+    for corpus in ("synth-a", "synth-b"):
+        step(f"features {corpus}", [cli, "features", str(work / "audio" / corpus / "manifest.csv"),
+                                    "--format", "manifest", "--out", str(work / "features" / f"{corpus}.parquet")])
+    spec, doc = grid_spec(work / "spec", args.grid_repeats, args.device, args.grid_max_epochs)
+    step("run", [cli, "run", str(spec), "--features-dir", str(work / "features"), "--storage", str(work / "runs")])
+    full = stages["run"] * 10 / args.grid_repeats
+    return {"stages_s": stages, "repeats": args.grid_repeats, "run_s": stages["run"], "full_grid_s": full,
+            "max_epochs": doc["training"]["max_epochs"],
+            "extrapolated": args.grid_repeats != 10, "resources": doc.get("resources"), "workdir": str(work)}
+
+
+# ---- report ---------------------------------------------------------------------------------------
+def run(args) -> dict:
+    from paragrid.models.config import Architecture, TrainSettings
+
+    load0 = benchlib.load()
+    info = benchlib.machine(device=args.device)
+    arch = Architecture(layers=args.layers, width=args.width, dropout=0.5)
+    settings = TrainSettings(batch_size=args.batch)
+    sizes = sorted({args.k, max(args.packs)})
+    peaks = [matmul_peak(args.device, f, args.batch, args.width) for f in sizes]
+    peak = max(max(p["single"], p["batched"]) for p in peaks)
+    modes = {} if args.no_throughput else throughput(args, arch, settings)
+    parts = choices(args, arch, settings)
+    grid_out = grid(args) if args.grid else None
+    load1 = benchlib.load()
+
+    ref = modes["reference"]["fold_epochs_per_s"] if modes else float("nan")
+    rows = [[name, m["folds"], m["fold_epochs_per_s"], f"{m['fold_epochs_per_s'] / ref:.1f}x", m["gflops"],
+             f"{100 * m['gflops'] / peak:.0f}%", m["setup_s"],
+             "n/a (CPU)" if math.isnan(m["device_bytes_per_fold"]) else f"{m['device_bytes_per_fold'] / 2**20:.2f}",
+             f"{m['state_bytes_per_fold'] / 2**20:.2f}"] for name, m in modes.items()]
+    body = benchlib.md_table(["mode", "F", "fold-epochs/s", "vs reference", "GFLOP/s", "of matmul peak",
+                              "set-up + finish s", "device MiB per fold-model", "state MiB per fold-model"], rows)
+    names = list(next(iter(parts.values())))
+    body += "\n\n" + benchlib.md_table(["F", *[f"{n} (ms/step)" for n in names]],
+                                       [[f, *[parts[f][n] for n in names]] for f in parts])
+    notes = [f"dnn {args.layers} x {args.width} sigmoid, dropout 0.5, Adam, batch {args.batch}, 88 inputs, 4 classes; "
+             f"N = {args.n} random utterances, k = {args.k}; packs are trials of k folds with their own seeds and "
+             f"splits; fold-epochs/s at the margin over {args.epochs} epoch(s) after a warm-up call",
+             f"matmul peak: best of (B, W) x (W, W) and (F, B, W) x (F, W, W) at F in {sizes}: {peak:.0f} GFLOP/s"
+             + (f"; TF32 matmul allowed: {torch.backends.cuda.matmul.allow_tf32}" if args.device.startswith("cuda") else ""),
+             "state MiB per fold-model: counted (weights, two Adam moments, gradient, best copy, float32)"]
+    if grid_out:
+        g = grid_out
+        how = (f"{g['repeats']} of 10 repeats run, the full grid EXTRAPOLATED linearly: {g['full_grid_s']:.0f} s"
+               if g["extrapolated"] else f"the full grid: {g['run_s']:.0f} s")
+        notes.append(f"paper-table2 on synth-a/synth-b ({args.utterances} utterances each, {g['max_epochs']} epochs), resources "
+                     f"{g['resources']}: paragrid run {g['run_s']:.0f} s; {how}; stages (s): "
+                     + ", ".join(f"{k} {v:.0f}" for k, v in g["stages_s"].items()))
+    text = benchlib.section(f"gpu ({args.device}{', tiny' if args.tiny else ''})", info, load0, load1,
+                            body + "\n\n" + "\n".join(f"- {n}" for n in notes))
+    result = {"bench": "gpu", "machine": info, "tiny": args.tiny, "modes": modes, "peak_gflops": peak,
+              "choices_ms": {str(k): v for k, v in parts.items()}, "grid": grid_out,
+              "pack_over_reference": {n: m["fold_epochs_per_s"] / ref for n, m in modes.items()},
+              "load": [load0, load1]}
+    benchlib.emit(text, json.loads(json.dumps(result, default=float)), args.record)
+    return result
+
+
+if __name__ == "__main__":
+    main()

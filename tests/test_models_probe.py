@@ -1,0 +1,89 @@
+"""The linear-probe forgetting measure: fitted on training rows only, scored on the test fold."""
+
+import numpy as np
+import pytest
+import torch
+
+from models_helpers import NO_STRAY_CHANCE_WARNINGS, TINY_DROP, blobs, chance_folds, fast, one_thread, relabel  # noqa: F401
+from paragrid.errors import UserError
+from paragrid.models.config import Architecture
+from paragrid.models.data import FoldData
+from paragrid.models.nets import StackedModel
+from paragrid.models.probe import source_probe_uar
+from paragrid.models.train import train_folds
+
+pytestmark = NO_STRAY_CHANCE_WARNINGS
+K = 4
+
+
+def source_labels(data: FoldData) -> np.ndarray:
+    x = np.asarray(data.x)
+    return (x[:, 3] > 0).astype(np.int64) * 2 + (x[:, 4] > 0)
+
+
+@pytest.fixture(scope="module")
+def transferred():
+    torch.set_num_threads(1)
+    data = blobs(n=160, k=K)
+    src_data = relabel(data, source_labels(data), 4)
+    with chance_folds():
+        src = train_folds(src_data, TINY_DROP, fast(max_epochs=10), seed=1).model
+        ptft = train_folds(data, TINY_DROP, fast(max_epochs=6), method="ptft", sources=[src], seed=2).model
+        prog = train_folds(data, TINY_DROP, fast(max_epochs=4), method="prognet", sources=[src], seed=3).model
+    return data, src_data, ptft, prog
+
+
+def test_poisoned_test_rows_leave_the_fold_probe_unchanged(transferred):
+    data, src_data, ptft, _ = transferred
+    f0 = 1
+    rows = np.flatnonzero(src_data.test[f0])
+    rng = np.random.default_rng(0)
+    x, y = np.array(src_data.x), np.array(src_data.y)
+    x[rows] = rng.normal(size=(len(rows), x.shape[1])) * 5         # features replaced
+    y[rows] = (y[rows] + 1) % 4                                     # and every label wrong
+    poisoned = FoldData(x, y, src_data.train, src_data.val, src_data.test, 4)
+    clean_uar, clean = source_probe_uar(ptft, src_data, return_probe=True)
+    bad_uar, bad = source_probe_uar(ptft, poisoned, return_probe=True)
+    for name in ("mean", "scale", "weight", "bias"):
+        assert torch.equal(getattr(clean, name)[f0], getattr(bad, name)[f0]), name
+        # the same rows train the other folds' probes: the poison did reach the data
+        assert not torch.equal(getattr(clean, name)[f0 + 1], getattr(bad, name)[f0 + 1]), name
+    assert bad_uar[f0] != clean_uar[f0]                              # scored on the (poisoned) test fold
+
+
+def test_separable_task_gives_a_high_probe_uar_and_random_labels_do_not():
+    """A hand-set network whose hidden units are relu(x): well separated blobs (class c: feature c
+    shifted by 5) stay linearly separable in them; labels that are noise stay near chance."""
+    data = blobs(n=240, d=6, c=3, k=K, sep=5.0, seed=4)
+    eye = torch.eye(6).expand(K, -1, -1).clone()
+    net = StackedModel("dnn", Architecture(layers=1, width=6, activation="relu", dropout=0.0), 6, 3,
+                       {"hidden.0.weight": eye, "hidden.0.bias": torch.zeros(K, 1, 6),
+                        "out.weight": torch.zeros(K, 6, 3), "out.bias": torch.zeros(K, 1, 3)})
+    uar = source_probe_uar(net, data)
+    assert uar.shape == (K,) and (uar > 0.97).all(), uar
+    noise = relabel(data, np.random.default_rng(1).integers(0, 3, len(data.y)), 3)
+    assert source_probe_uar(net, noise).mean() < 0.5
+
+
+def test_probe_is_deterministic_and_per_fold(transferred):
+    data, src_data, ptft, prog = transferred
+    a, b = source_probe_uar(ptft, src_data), source_probe_uar(ptft, src_data)
+    np.testing.assert_array_equal(a, b)
+    one = FoldData(src_data.x, src_data.y, src_data.train[2:3], src_data.val[2:3], src_data.test[2:3], 4)
+    _, full = source_probe_uar(ptft, src_data, return_probe=True)
+    _, alone = source_probe_uar(ptft.select([2]), one, return_probe=True)
+    torch.testing.assert_close(alone.weight[0], full.weight[2], rtol=0, atol=1e-6)
+    p = source_probe_uar(prog, src_data)                              # a prognet: its new column's last layer
+    assert p.shape == (K,) and np.isfinite(p).all() and ((0 <= p) & (p <= 1)).all()
+
+
+def test_probe_misuse_is_a_user_error(transferred):
+    data, src_data, ptft, _ = transferred
+    with pytest.raises(UserError, match="folds"):
+        source_probe_uar(ptft, FoldData(src_data.x, src_data.y, src_data.train[:2], src_data.val[:2],
+                                        src_data.test[:2], 4))
+    with pytest.raises(UserError, match="features"):
+        source_probe_uar(ptft, FoldData(np.asarray(src_data.x)[:, :5], src_data.y, src_data.train, src_data.val,
+                                        src_data.test, 4))
+    with pytest.raises(UserError, match="StackedModel"):
+        source_probe_uar("model.pt", src_data)

@@ -27,12 +27,12 @@ import numpy as np
 import pandas as pd
 
 from paragrid.errors import UserError
-from paragrid.grid.folds import FoldSteps, fold_steps, repeat_seed, speaker_independent_folds, \
-    speaker_stratified_folds
+from paragrid.grid.folds import LEAVE_ONE_OUT, FoldSteps, fold_steps, leave_one_out_steps, repeat_seed, \
+    speaker_independent_folds, speaker_stratified_folds, unit_folds
 from paragrid.grid.spec import Spec, Trial, parse_source
 from paragrid.grid.store import Storage
 
-KEY_VERSION = 1  # bump when the meaning of a stored source model changes
+KEY_VERSION = 2  # bump when the meaning of a stored source model changes (2: seeds per role)
 
 
 # ----------------------------------------------------------------------------- corpora
@@ -67,7 +67,9 @@ def load_corpora(spec: Spec, label_columns: set[str]) -> dict[str, Corpus]:
     for name, path in spec.corpora.items():
         df, meta = read_features(path)
         feats = list(meta["feature_columns"])
-        wanted = sorted(label_columns | {"speaker", spec.task})
+        # leave-one-session-out also needs the session column (its units), docs/FORMATS.md
+        units = {LEAVE_ONE_OUT[spec.fold_scheme]} if spec.fold_scheme in LEAVE_ONE_OUT else set()
+        wanted = sorted(label_columns | {"speaker", spec.task} | units)
         missing = [c for c in wanted if c not in df.columns]
         if missing:
             raise UserError(f"corpus '{name}' ({path}) has no label column(s) {', '.join(missing)} "
@@ -110,7 +112,9 @@ def fold_of(corpus: Corpus, spec: Spec, repeat: int) -> np.ndarray:
     key = (corpus.fingerprint, spec.fold_scheme, spec.task, spec.k, spec.seed, repeat)
     if key not in _FOLD_CACHE:
         seed = repeat_seed(spec.seed, repeat)
-        if spec.fold_scheme == "speaker-independent":
+        if spec.fold_scheme in LEAVE_ONE_OUT:  # fold f = the f-th speaker (session), every repeat
+            folds = unit_folds(corpus.labels[LEAVE_ONE_OUT[spec.fold_scheme]])[0]
+        elif spec.fold_scheme == "speaker-independent":
             folds = speaker_independent_folds(corpus.labels["speaker"], spec.k, seed)
         else:
             folds = speaker_stratified_folds(corpus.labels["speaker"], corpus.labels[spec.task], spec.k, seed)
@@ -119,7 +123,20 @@ def fold_of(corpus: Corpus, spec: Spec, repeat: int) -> np.ndarray:
 
 
 def steps_for(corpus: Corpus, spec: Spec, repeat: int, budget: int) -> FoldSteps:
-    """All k steps of one repeat, training on `budget` of the k-2 training folds."""
+    """All k steps of one repeat, training on `budget` of the k-2 training folds.
+
+    Leave-one-out schemes: step f tests unit f, validates on a seeded draw of another unit and
+    trains on (`budget` of) the other k-2; spec validation made k the number of units.
+    """
+    if spec.fold_scheme in LEAVE_ONE_OUT:
+        steps = leave_one_out_steps(corpus.labels[LEAVE_ONE_OUT[spec.fold_scheme]],
+                                    repeat_seed(spec.seed, repeat), budget=budget,
+                                    labels=corpus.labels[spec.task])
+        if steps.k != spec.k:
+            raise UserError(f"corpus '{corpus.name}' ({corpus.path}) has {steps.k} "
+                            f"{LEAVE_ONE_OUT[spec.fold_scheme]}s but the spec's k is {spec.k}: "
+                            f"remove k from the spec (it is the number of units)")
+        return steps
     return fold_steps(fold_of(corpus, spec, repeat), spec.k, budget=budget,
                       seed=repeat_seed(spec.seed, repeat))
 
@@ -143,6 +160,7 @@ class SourceJob:
     budget: int  # training folds per step (k-2 for a cross-corpus source)
     cross: bool  # trained on another corpus than the target (own split, full budget)
     key: str
+    for_target: str = ""  # the target whose architecture it has (a column of that target's nets)
 
     @property
     def job_id(self) -> str:
@@ -167,12 +185,12 @@ def source_job(source: str, trial: Trial, spec: Spec, corpora: dict[str, Corpus]
         "fold_scheme": spec.fold_scheme, "stratify": spec.task, "k": spec.k,
         "seed": repeat_seed(spec.seed, trial.repeat), "budget": budget,
         "train_folds": [list(t) for t in steps.train_folds], "masks": _masks_digest(steps),
-        "normalisation": spec.normalisation, "architecture": spec.architecture,
-        "training": spec.training,
+        "normalisation": spec.normalisation, "architecture": spec.arch_for(trial.target),
+        "training": spec.training_for(trial.target),
     }
     key = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:24]
     return SourceJob(task=task, corpus=corpus.name, repeat=trial.repeat, budget=budget,
-                     cross=cross, key=key)
+                     cross=cross, key=key, for_target=trial.target)
 
 
 def plan_sources(trials: list[Trial], spec: Spec, corpora: dict[str, Corpus]

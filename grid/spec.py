@@ -30,20 +30,28 @@ from typing import Any
 import yaml
 
 from paragrid.errors import UserError
+from paragrid.grid.spec_checks import as_int as _int, as_list as _list, as_num as _num, as_str as _str, \
+    check_keys as _check_keys, did_you_mean as _did_you_mean, one_of as _one_of
 
 METHODS = ("dnn", "ptft", "prognet")
-FOLD_SCHEMES = ("speaker-stratified", "speaker-independent")
+# The leave-one-out schemes make k the number of speakers (sessions): grid/validate.py.
+FOLD_SCHEMES = ("speaker-stratified", "speaker-independent", "leave-one-speaker-out",
+                "leave-one-session-out")
+SPEAKER_DISJOINT = ("speaker-independent", "leave-one-speaker-out", "leave-one-session-out")
 NORMALISATIONS = ("train", "corpus")
 
-DEFAULT_ARCHITECTURE = {"layers": 4, "width": 256, "activation": "sigmoid", "dropout": 0.5}
+DEFAULT_ARCHITECTURE = {"layers": 4, "width": 256, "activation": "sigmoid", "dropout": 0.5,
+                        "init": "glorot-uniform"}
 DEFAULT_TRAINING = {"lr": 5e-4, "optimizer": "adam", "batch_size": 256, "max_epochs": 600,
-                    "patience": None, "curve_stride": 10, "weight_decay": 0.0}
-DEFAULT_RESOURCES = {"cpu": 1, "gpu": 0}
+                    "patience": None, "curve_stride": 10, "weight_decay": 0.0, "updates": "per-epoch"}
+DEFAULT_RESOURCES = {"cpu": 1, "gpu": 0, "pack": "auto"}
 
 # What paragrid.models implements (models/config.py owns these; a test keeps the copies equal).
 # Copied rather than imported so that checking a spec does not import torch (seconds).
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "elu")
 OPTIMIZERS = ("adam", "sgd")
+INITS = ("glorot-uniform", "torch-default")
+UPDATES = ("per-epoch", "matched")
 
 GRID_KEYS = ("targets", "methods", "sources", "budgets")
 TOP_KEYS = ("name", "description", "corpora", "task", *GRID_KEYS, "experiments", "k", "repeats",
@@ -52,6 +60,8 @@ TOP_KEYS = ("name", "description", "corpora", "task", *GRID_KEYS, "experiments",
 REQUIRED = ("name", "corpora")
 # Keys that do not change any number: left out of the spec hash.
 UNHASHED = ("description", "storage", "resources", "max_failures", "corpora", "tune")
+# Per-target architecture overrides count for the hash (they decide numbers); where their file
+# lies does not.
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -67,6 +77,17 @@ class Experiment:
     methods: tuple[str, ...]
     sources: tuple[tuple[str, ...], ...]  # as written; '@other' resolved per target later
     budgets: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """The architecture and training one target corpus runs with, and where they came from:
+    `origin` is spec | tuned-same-corpus | tuned-nested | tuned-on:<corpus> (docs/PROTOCOL.md)."""
+
+    architecture: dict[str, Any]
+    training: dict[str, Any]
+    origin: str
+    file: str | None
 
 
 @dataclass(frozen=True)
@@ -89,6 +110,22 @@ class Spec:
     storage: str | None
     max_failures: int
     description: str = ""
+    # Per-target settings from `--architecture` (paragrid.grid.overrides); a target without an
+    # entry uses `architecture` / `training` as written, with origin "spec".
+    per_target: dict[str, "TargetSettings"] = field(default_factory=dict)
+
+    def arch_for(self, target: str) -> dict[str, Any]:
+        entry = self.per_target.get(target)
+        return dict(entry.architecture) if entry else dict(self.architecture)
+
+    def training_for(self, target: str) -> dict[str, Any]:
+        entry = self.per_target.get(target)
+        return dict(entry.training) if entry else dict(self.training)
+
+    def origin_for(self, target: str) -> tuple[str, str | None]:
+        """(architecture_origin, architecture file or None), recorded in every result row."""
+        entry = self.per_target.get(target)
+        return (entry.origin, entry.file) if entry else ("spec", None)
 
     def resolved(self) -> dict[str, Any]:
         """The spec as plain YAML-able data; loading it back gives an equal Spec."""
@@ -107,6 +144,10 @@ class Spec:
                    max_failures=self.max_failures)
         if self.storage is not None:
             doc["storage"] = self.storage
+        if self.per_target:
+            doc["per_target"] = {t: {"architecture": dict(e.architecture), "training": dict(e.training),
+                                     "origin": e.origin, "file": e.file}
+                                 for t, e in sorted(self.per_target.items())}
         return doc
 
     def to_yaml(self, spec_hash: str | None = None) -> str:
@@ -118,6 +159,8 @@ class Spec:
     def hash(self, fingerprints: dict[str, str]) -> str:
         """16 hex digits over every setting that decides a number and the corpora's content."""
         doc = {k: v for k, v in self.resolved().items() if k not in UNHASHED}
+        for entry in doc.get("per_target", {}).values():
+            entry.pop("file", None)
         doc["corpora"] = {name: fingerprints[name] for name in sorted(self.corpora)}
         blob = json.dumps(doc, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
@@ -145,12 +188,6 @@ class Trial:
         return f"{self.method}.{src}.{self.target}.b{self.budget}.r{self.repeat}"
 
 
-@dataclass(frozen=True)
-class Expansion:
-    trials: list[Trial]
-    notes: list[str]  # combinations left out and why (printed with the plan)
-
-
 # ----------------------------------------------------------------------------- loading
 
 def builtin_names() -> list[str]:
@@ -162,7 +199,7 @@ def _read_builtin(name: str) -> str:
     return (resources.files("paragrid.grid") / "specs" / f"{name}.yaml").read_text()
 
 
-def load_spec(spec: str | Path, architecture: str | Path | None = None,
+def load_spec(spec: str | Path, architecture: str | Path | list | tuple | None = None,
               features_dir: str | Path | None = None) -> Spec:
     """Load a spec file (or a built-in spec by name), apply an architecture override, validate.
 
@@ -181,10 +218,14 @@ def load_spec(spec: str | Path, architecture: str | Path | None = None,
         raise UserError(f"spec '{spec}': neither a file nor a built-in spec{hint}; "
                         f"built-in specs: {', '.join(builtin_names())}")
     doc = _parse_yaml(text, origin)
-    if architecture is not None:
-        doc = _apply_override(doc, Path(architecture))
-    return validate(doc, origin=origin, base=base,
-                    features_dir=Path(features_dir) if features_dir else None)
+    parsed = validate(doc, origin=origin, base=base,
+                      features_dir=Path(features_dir) if features_dir else None)
+    if architecture:
+        from paragrid.grid.overrides import apply_architectures
+
+        entries = [architecture] if isinstance(architecture, (str, Path)) else list(architecture)
+        parsed = apply_architectures(parsed, doc, [str(e) for e in entries])
+    return parsed
 
 
 def _parse_yaml(text: str, origin: str) -> dict:
@@ -200,79 +241,7 @@ def _parse_yaml(text: str, origin: str) -> dict:
     return doc
 
 
-def _apply_override(doc: dict, path: Path) -> dict:
-    """`--architecture tuned.yaml`: either bare architecture keys or an `architecture:` block
-    (a `training:` block next to it, as a tuner may write, overrides training settings too)."""
-    if not path.is_file():
-        raise UserError(f"--architecture {path}: no such file")
-    over = _parse_yaml(path.read_text(), f"--architecture {path}")
-    if "architecture" in over or "training" in over:
-        _check_keys(over, ("architecture", "training"), f"--architecture {path}")
-        blocks = over
-    else:
-        blocks = {"architecture": over}
-    doc = dict(doc)
-    for block, values in blocks.items():
-        if not isinstance(values, dict):
-            raise UserError(f"--architecture {path}: '{block}' must be a mapping")
-        merged = dict(doc.get(block) or {})
-        merged.update(values)
-        doc[block] = merged
-    return doc
-
-
 # ----------------------------------------------------------------------------- validation
-
-def _did_you_mean(word: str, allowed) -> str:
-    close = difflib.get_close_matches(str(word), [str(a) for a in allowed], n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _check_keys(doc: dict, allowed, where: str, prefix: str = "") -> None:
-    for key in doc:
-        if key not in allowed:
-            raise UserError(f"{where}: unknown key '{prefix}{key}'{_did_you_mean(key, allowed)}; "
-                            f"allowed: {', '.join(allowed)}")
-
-
-def _one_of(value, allowed, what: str, where: str) -> str:
-    if value not in allowed:
-        raise UserError(f"{where}: {what}: unknown value {value!r}{_did_you_mean(value, allowed)}; "
-                        f"allowed: {', '.join(allowed)}")
-    return value
-
-
-def _int(value, what: str, where: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise UserError(f"{where}: {what} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _num(value, what: str, where: str, minimum: float, *, strict: bool = False,
-         maximum: float | None = None) -> float:
-    bad = isinstance(value, bool) or not isinstance(value, Real)
-    if not bad:
-        bad = value <= minimum if strict else value < minimum
-        bad = bad or (maximum is not None and value > maximum)
-    if bad:
-        rng = f"{'>' if strict else '>='} {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
-        raise UserError(f"{where}: {what} must be a number {rng}, got {value!r}")
-    return float(value) if isinstance(value, float) else int(value)
-
-
-def _str(value, what: str, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise UserError(f"{where}: {what} must be a non-empty string, got {value!r}")
-    return value.strip()
-
-
-def _list(value, what: str, where: str) -> list:
-    if isinstance(value, (str, int)):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise UserError(f"{where}: {what} must be a non-empty list, got {value!r}")
-    return value
-
 
 def parse_source(name: str) -> tuple[str, str | None]:
     """'speaker' -> ('speaker', None); 'emotion@synth-b' -> ('emotion', 'synth-b')."""
@@ -341,9 +310,9 @@ def _grid(block: dict, defaults: dict, spec: dict, where: str, label: str) -> Ex
         if corpus == "other" and len(corpora) != 2:
             raise UserError(f"{where}: {label}sources: '{s}' needs exactly two corpora to know which is "
                             f"the other one (spec has {len(corpora)}); name it: '{task}@<corpus>'")
-        if task == "speaker" and spec["fold_scheme"] == "speaker-independent":
+        if task == "speaker" and spec["fold_scheme"] in SPEAKER_DISJOINT:
             raise UserError(
-                f"{where}: source '{s}' cannot be used with fold_scheme speaker-independent: "
+                f"{where}: source '{s}' cannot be used with fold_scheme {spec['fold_scheme']}: "
                 "there every test speaker is absent from the training folds, so a speaker-ID "
                 "model can never recognise its test speakers; use fold_scheme speaker-stratified "
                 "or drop the speaker source")
@@ -399,24 +368,16 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
     spec["seed"] = _int(doc.get("seed", 0), "seed", where, 0)
     spec["fold_scheme"] = _one_of(doc.get("fold_scheme", "speaker-stratified"), FOLD_SCHEMES,
                                   "fold_scheme", where)
+    if spec["fold_scheme"] not in FOLD_SCHEMES[:2]:  # leave-one-out: k = number of units, 1 repeat
+        from paragrid.grid.validate import leave_one_out_k, leave_one_out_repeats
+
+        spec["k"] = leave_one_out_k(spec["fold_scheme"], doc.get("k"), corpora, where)
+        spec["repeats"] = leave_one_out_repeats(spec["fold_scheme"], doc.get("repeats"), where)
     spec["normalisation"] = _one_of(doc.get("normalisation", "train"), NORMALISATIONS,
                                     "normalisation", where)
 
-    arch = _block(doc, "architecture", DEFAULT_ARCHITECTURE, where)
-    arch["layers"] = _int(arch["layers"], "architecture.layers", where, 1)
-    arch["width"] = _int(arch["width"], "architecture.width", where, 1)
-    arch["activation"] = _one_of(arch["activation"], ACTIVATIONS, "architecture.activation", where)
-    arch["dropout"] = float(_num(arch["dropout"], "architecture.dropout", where, 0.0, maximum=0.95))
-
-    tr = _block(doc, "training", DEFAULT_TRAINING, where)
-    tr["lr"] = float(_num(tr["lr"], "training.lr", where, 0.0, strict=True))
-    tr["optimizer"] = _one_of(tr["optimizer"], OPTIMIZERS, "training.optimizer", where)
-    tr["batch_size"] = _int(tr["batch_size"], "training.batch_size", where, 1)
-    tr["max_epochs"] = _int(tr["max_epochs"], "training.max_epochs", where, 1)
-    if tr["patience"] is not None:
-        tr["patience"] = _int(tr["patience"], "training.patience (or null for none)", where, 1)
-    tr["curve_stride"] = _int(tr["curve_stride"], "training.curve_stride", where, 1)
-    tr["weight_decay"] = float(_num(tr["weight_decay"], "training.weight_decay", where, 0.0))
+    arch = check_architecture(_block(doc, "architecture", DEFAULT_ARCHITECTURE, where), where)
+    tr = check_training(_block(doc, "training", DEFAULT_TRAINING, where), where)
     if doc.get("tune") is not None:
         # `paragrid tune` reads this block; `paragrid run` only checks it so a typo fails early.
         from paragrid.grid.search_space import parse_tune_block
@@ -426,6 +387,8 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
     res = _block(doc, "resources", DEFAULT_RESOURCES, where)
     res["cpu"] = _num(res["cpu"], "resources.cpu", where, 0.0, strict=True)
     res["gpu"] = _num(res["gpu"], "resources.gpu", where, 0.0)
+    if res["pack"] != "auto":
+        res["pack"] = _int(res["pack"], "resources.pack (trials per pack, or auto)", where, 1)
     if isinstance(res["gpu"], float) and res["gpu"] > 1 and not res["gpu"].is_integer():
         raise UserError(f"{where}: resources.gpu must be a fraction <= 1 or a whole number, got {res['gpu']}")
 
@@ -461,6 +424,30 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
                 description=description.strip())
 
 
+def check_architecture(arch: dict, where: str) -> dict:
+    """Validate an `architecture:` block with every key present (defaults filled in)."""
+    arch["layers"] = _int(arch["layers"], "architecture.layers", where, 1)
+    arch["width"] = _int(arch["width"], "architecture.width", where, 1)
+    arch["activation"] = _one_of(arch["activation"], ACTIVATIONS, "architecture.activation", where)
+    arch["dropout"] = float(_num(arch["dropout"], "architecture.dropout", where, 0.0, maximum=0.95))
+    arch["init"] = _one_of(arch["init"], INITS, "architecture.init", where)
+    return arch
+
+
+def check_training(tr: dict, where: str) -> dict:
+    """Validate a `training:` block with every key present (defaults filled in)."""
+    tr["lr"] = float(_num(tr["lr"], "training.lr", where, 0.0, strict=True))
+    tr["optimizer"] = _one_of(tr["optimizer"], OPTIMIZERS, "training.optimizer", where)
+    tr["batch_size"] = _int(tr["batch_size"], "training.batch_size", where, 1)
+    tr["max_epochs"] = _int(tr["max_epochs"], "training.max_epochs", where, 1)
+    if tr["patience"] is not None:
+        tr["patience"] = _int(tr["patience"], "training.patience (or null for none)", where, 1)
+    tr["curve_stride"] = _int(tr["curve_stride"], "training.curve_stride", where, 1)
+    tr["weight_decay"] = float(_num(tr["weight_decay"], "training.weight_decay", where, 0.0))
+    tr["updates"] = _one_of(tr["updates"], UPDATES, "training.updates", where)
+    return tr
+
+
 def _block(doc: dict, key: str, defaults: dict, where: str) -> dict:
     value = doc.get(key)
     if value is None:
@@ -484,63 +471,12 @@ def _resolve_corpus(name: str, path: str, base: Path, features_dir: Path | None,
                     f"with `paragrid features ... --out {p.name}` or pass --features-dir")
 
 
-# ----------------------------------------------------------------------------- expansion
-
-def resolve_source(source: str, target: str, corpora) -> str:
-    """'emotion@other' -> 'emotion@<the other corpus>'; 'speaker@<target>' -> 'speaker'."""
-    task, corpus = parse_source(source)
-    if corpus == "other":
-        corpus = next(c for c in corpora if c != target)
-    if corpus is None or corpus == target:
-        return task
-    return f"{task}@{corpus}"
 
 
-def expand_trials(spec: Spec) -> Expansion:
-    """Every target trial of the spec, each exactly once, in a stable order.
+def __getattr__(name: str):
+    """The trial expansion lives in paragrid.grid.expand; these names stay importable from here."""
+    if name in ("expand_trials", "resolve_source", "Expansion"):
+        from paragrid.grid import expand
 
-    dnn runs once per (target, budget, repeat) with sources 'none'; ptft once per single-source
-    set; prognet once per non-empty source set. A source set that collapses onto the target
-    task on the target corpus itself (e.g. 'emotion@iemocap' for target iemocap) is not a
-    transfer and is left out, as are ptft runs on multi-source sets; both are noted.
-    """
-    trials: dict[Trial, list[str]] = {}
-    notes: list[str] = []
-
-    def add(t: Trial, exp: str) -> None:
-        trials.setdefault(t, [])
-        if exp not in trials[t]:
-            trials[t].append(exp)
-
-    for exp in spec.experiments:
-        for target in exp.targets:
-            sets = []
-            for s in exp.sources:
-                resolved = tuple(resolve_source(x, target, spec.corpora) for x in s)
-                if any(x == spec.task for x in resolved):
-                    notes.append(f"{exp.name}: source set {'+'.join(s)} left out for target {target} "
-                                 f"(it is the target task on {target} itself)")
-                    continue
-                if len(set(resolved)) != len(resolved):
-                    notes.append(f"{exp.name}: source set {'+'.join(s)} left out for target {target} "
-                                 "(names the same source twice)")
-                    continue
-                if resolved and resolved not in sets:
-                    sets.append(resolved)
-            for budget in exp.budgets:
-                for repeat in range(spec.repeats):
-                    if "dnn" in exp.methods:
-                        add(Trial("dnn", (), target, budget, repeat), exp.name)
-                    for s in sets:
-                        for method in exp.methods:
-                            if method == "ptft" and len(s) != 1:
-                                continue
-                            if method != "dnn":
-                                add(Trial(method, s, target, budget, repeat), exp.name)
-            if "ptft" in exp.methods:
-                multi = [s for s in sets if len(s) > 1]
-                if multi:
-                    notes.append(f"{exp.name}: ptft left out for {', '.join('+'.join(s) for s in multi)} "
-                                 "(PT/FT transfers exactly one source)")
-    out = [Trial(t.method, t.sources, t.target, t.budget, t.repeat, tuple(e)) for t, e in trials.items()]
-    return Expansion(trials=out, notes=list(dict.fromkeys(notes)))
+        return getattr(expand, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,47 +1,72 @@
-"""What one Ray Tune trial computes, free of Ray: a source model, or a target trial's k folds.
+"""What one unit of work computes, free of Ray: a source model, or a pack of target trials.
 
-Both train all k folds of a repeat at once (paragrid.models.train.train_folds, fold-vectorised)
-on features z-normalised per corpus and per step (paragrid.grid.normalise). A target trial
-returns its rows of the results table (one per fold, docs/FORMATS.md section 4) and of the
-curves table (section 5); the runner writes them to the trial's own folder.
+A pack (paragrid.grid.work) trains the k folds of every trial in it as ONE stacked model
+(paragrid.models.train.train_folds along the fold axis, F = k x trials), each fold-model with the
+random streams it would have alone, so its numbers equal the trial's unpacked run. Features are
+z-normalised per corpus and per step (paragrid.grid.normalise). For each trial the pack returns
+its rows of the results table (one per fold, docs/FORMATS.md section 4) and of the curves table
+(section 5); the trainable writes them to the trial's own folder.
+
+Random streams per role: a source model draws its initial weights, batch orders and dropout
+masks from `role_seed(seed, "source:...")`, the target models from `role_seed(seed, "target")`,
+so a source and the targets built on it never share random numbers by accident. The target
+methods (dnn, ptft, prognet) of one repeat DO share their stream on purpose: common random
+numbers make the paired method comparisons of the statistics less noisy.
 """
 from __future__ import annotations
 
 import json
 import socket
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from paragrid.grid.normalise import zscore
+from paragrid.grid.rows import CURVE_COLUMNS, RESULT_COLUMNS, TrialRecord, result_rows
 from paragrid.grid.sources import Corpus, SourceJob, classes_of, encode, steps_for
 from paragrid.grid.spec import Spec, Trial, parse_source
-from paragrid.grid.folds import repeat_seed
+from paragrid.grid.folds import FoldSteps, repeat_seed
 
-RESULT_COLUMNS = [
-    "spec_name", "spec_hash", "trial_id", "method", "sources", "target", "task", "budget", "repeat",
-    "fold", "val_fold", "seed", "test_uar", "val_uar", "best_epoch", "epochs_run",
-    "source_uar_before", "source_uar_after", "n_train", "n_val", "n_test", "classes", "confusion",
-    "normalisation", "layers", "width", "activation", "dropout", "lr", "optimizer", "batch_size",
-    "max_epochs", "patience", "wall_s", "node", "device",
-    # added columns (FORMATS.md allows additions): provenance and the full forgetting record
-    "weight_decay", "curve_stride", "k", "fold_scheme", "train_folds", "source_models",
-    "source_uars", "experiments", "hostname",
-]
-CURVE_COLUMNS = ["trial_id", "method", "sources", "target", "budget", "repeat", "fold", "epoch",
-                 "train_loss", "val_uar", "test_uar"]
+__all__ = ["RESULT_COLUMNS", "CURVE_COLUMNS", "train_source", "run_pack", "run_trial", "TARGET_ROLE"]
+
+TARGET_ROLE = "target"
 
 
-def _settings(spec: Spec):
+def source_role(job: SourceJob) -> str:
+    return f"source:{job.task}@{job.corpus}"
+
+
+def _settings(spec: Spec, target: str):
     from paragrid.models.config import Architecture, TrainSettings
 
-    return Architecture(**spec.architecture), TrainSettings(**spec.training)
+    return Architecture(**spec.arch_for(target)), TrainSettings(**spec.training_for(target))
+
+
+def _role_seed(seed: int, role: str) -> int:
+    from paragrid.models.columns import role_seed
+
+    return role_seed(seed, role)
+
+
+@dataclass
+class _Part:
+    """One trial's slice of a pack: its steps and its fold-models' rows in the stacked data."""
+
+    trial: Trial
+    steps: FoldSteps
+    seed: int
+    start: int
+
+    @property
+    def folds(self) -> slice:
+        return slice(self.start, self.start + self.steps.train.shape[0])
 
 
 def _task_data(corpus: Corpus, spec: Spec, repeat: int, budget: int, task: str,
                classes: list[str], x: np.ndarray | None = None):
-    """FoldData of one task on one corpus for all k steps of a repeat."""
+    """FoldData of one task on one corpus for all steps of a repeat."""
     from paragrid.models.train import FoldData
 
     steps = steps_for(corpus, spec, repeat, budget)
@@ -49,7 +74,16 @@ def _task_data(corpus: Corpus, spec: Spec, repeat: int, budget: int, task: str,
         x = zscore(corpus.x, steps, spec.normalisation)
     y = encode(corpus.labels[task], classes, f"corpus '{corpus.name}' task '{task}'")
     return FoldData(x=x, y=y, train=steps.train, val=steps.val, test=steps.test,
-                    n_classes=len(classes)), steps
+                    n_classes=len(classes), n_full_train=_full_train(corpus, spec, repeat, steps)), steps
+
+
+def _full_train(corpus: Corpus, spec: Spec, repeat: int, steps: FoldSteps,
+                target: str | None = None) -> np.ndarray | None:
+    """Training rows each step would have at the full budget (training.updates: matched)."""
+    if spec.training_for(target or corpus.name)["updates"] != "matched":
+        return None
+    k = steps.train.shape[0]
+    return steps_for(corpus, spec, repeat, k - 2).train.sum(1)
 
 
 def train_source(job: SourceJob, spec: Spec, corpora: dict[str, Corpus], device: str):
@@ -58,98 +92,150 @@ def train_source(job: SourceJob, spec: Spec, corpora: dict[str, Corpus], device:
 
     corpus = corpora[job.corpus]
     classes = classes_of(corpus.labels[job.task])
-    arch, settings = _settings(spec)
+    arch, settings = _settings(spec, job.for_target)
     data, steps = _task_data(corpus, spec, job.repeat, job.budget, job.task, classes)
     seed = repeat_seed(spec.seed, job.repeat)
-    out = train_folds(data, arch, settings, method="dnn", seed=seed, device=device, class_names=classes)
+    out = train_folds(data, arch, settings, method="dnn", seed=_role_seed(seed, source_role(job)),
+                      device=device, class_names=classes)
     meta = {
         "key": job.key, "task": job.task, "corpus": job.corpus, "corpus_fingerprint": corpus.fingerprint,
-        "repeat": job.repeat, "budget": job.budget, "cross": job.cross, "seed": seed, "k": spec.k,
+        "repeat": job.repeat, "budget": job.budget, "cross": job.cross, "seed": seed,
+        "role": source_role(job), "k": int(steps.train.shape[0]),
         "classes": classes, "train_folds": [list(t) for t in steps.train_folds],
         "test_uar": out.test_uar.tolist(), "val_uar": out.val_uar.tolist(),
         "best_epoch": out.best_epoch.tolist(), "epochs_run": out.epochs_run.tolist(),
-        "normalisation": spec.normalisation, "architecture": spec.architecture,
-        "training": spec.training, "device": out.device, "wall_s": out.wall_s,
+        "normalisation": spec.normalisation, "architecture": spec.arch_for(job.for_target),
+        "training": spec.training_for(job.for_target), "device": out.device, "wall_s": out.wall_s,
         "trained_by_spec": spec.name,
     }
     return out.model, meta
 
 
+def _pack_data(trials: list[Trial], spec: Spec, target: Corpus, classes: list[str]):
+    """The pack's FoldData: every trial's steps stacked on the fold axis."""
+    from paragrid.models.train import FoldData
+
+    parts, xs, start = [], [], 0
+    full = []
+    for t in trials:
+        steps = steps_for(target, spec, t.repeat, t.budget)
+        parts.append(_Part(t, steps, repeat_seed(spec.seed, t.repeat), start))
+        start += steps.train.shape[0]
+        # corpus normalisation: the same features for every step of every repeat, shared once
+        xs.append(zscore(target.x, steps, spec.normalisation, view=True))
+        f = _full_train(target, spec, t.repeat, steps)
+        full.append(steps.train.sum(1) if f is None else f)
+    shared = spec.normalisation == "corpus"
+    x = xs[0][0] if shared else np.concatenate(xs)
+    y = encode(target.labels[spec.task], classes, f"corpus '{target.name}' task '{spec.task}'")
+    cat = lambda name: np.concatenate([getattr(p.steps, name) for p in parts])  # noqa: E731
+    matched = spec.training_for(target.name)["updates"] == "matched"
+    data = FoldData(x=x, y=y, train=cat("train"), val=cat("val"), test=cat("test"), n_classes=len(classes),
+                    n_full_train=np.concatenate(full) if matched else None)
+    return data, parts
+
+
+def run_pack(trials: list[Trial], spec: Spec, spec_hash: str, corpora: dict[str, Corpus],
+             sources: list[list[tuple[object, dict]]], device: str, node: str, pack_id: str = ""
+             ) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Train the trials (same target, method and source set) as one stacked model; return
+    (results rows, curves rows) per trial, in the order given.
+
+    `sources[i]` holds (StackedModel, meta) per source of trial i, in the trial's source order.
+    """
+    from paragrid.models.pack import stack_models
+    from paragrid.models.train import train_folds
+
+    t0 = time.perf_counter()
+    first = trials[0]
+    target = corpora[first.target]
+    classes = classes_of(target.labels[spec.task])
+    arch, settings = _settings(spec, first.target)
+    data, parts = _pack_data(trials, spec, target, classes)
+    seeds = [_role_seed(p.seed, TARGET_ROLE) for p in parts for _ in range(p.steps.train.shape[0])]
+    fold_ids = [f for p in parts for f in range(p.steps.train.shape[0])]
+    stacked_sources = [stack_models([sources[i][j][0] for i in range(len(trials))])
+                       for j in range(len(first.sources))]
+    out = train_folds(data, arch, settings, method=first.method, sources=stacked_sources, seeds=seeds,
+                      fold_ids=fold_ids, device=device, class_names=classes)
+    forgetting = _forgetting(out.model, parts, spec, corpora, sources, data)
+    share = (time.perf_counter() - t0) / len(trials)  # each trial's share of the pack's wall time
+    outputs = []
+    for i, p in enumerate(parts):
+        rec = TrialRecord(trial=p.trial, steps=p.steps, seed=p.seed, folds=p.folds, classes=classes,
+                          source_keys=[m["key"] for _, m in sources[i]], forgetting=forgetting[i],
+                          wall_s=share, node=node, device=out.device, pack_id=pack_id or first.trial_id,
+                          pack_size=len(trials))
+        results = result_rows(rec, out, spec, spec_hash, hostname=socket.gethostname())
+        curves = out.curves[(out.curves["fold"] >= p.folds.start) & (out.curves["fold"] < p.folds.stop)].copy()
+        curves["fold"] -= p.folds.start
+        for col, val in (("trial_id", p.trial.trial_id), ("method", p.trial.method),
+                         ("sources", p.trial.sources_label), ("target", p.trial.target),
+                         ("budget", p.trial.budget), ("repeat", p.trial.repeat)):
+            curves[col] = val
+        outputs.append((results, curves[CURVE_COLUMNS].reset_index(drop=True)))
+    return outputs
+
+
 def run_trial(trial: Trial, spec: Spec, spec_hash: str, corpora: dict[str, Corpus],
               sources: list[tuple[object, dict]], device: str, node: str
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train one target trial's k folds; return (results rows, curves rows).
-
-    `sources` holds (StackedModel, meta) per source of the trial, in the trial's source order.
-    """
-    from paragrid.models.train import source_task_uar, train_folds
-
-    t0 = time.perf_counter()
-    target = corpora[trial.target]
-    classes = classes_of(target.labels[spec.task])
-    arch, settings = _settings(spec)
-    data, steps = _task_data(target, spec, trial.repeat, trial.budget, spec.task, classes)
-    seed = repeat_seed(spec.seed, trial.repeat)
-    out = train_folds(data, arch, settings, method=trial.method, sources=[m for m, _ in sources],
-                      seed=seed, device=device, class_names=classes)
-
-    # Forgetting: each source's own test UAR, before and after transfer, on its own corpus/folds.
-    forgetting: dict[str, dict[str, list[float]]] = {}
-    for name, (model, meta) in zip(trial.sources, sources):
-        task, other = parse_source(name)
-        if other is None or other == trial.target:  # same corpus: the target's steps, same x
-            src_data, _ = _task_data(target, spec, trial.repeat, trial.budget, task, meta["classes"],
-                                     x=data.x)
-        else:  # cross-corpus: the source corpus's own split, full budget, its own statistics
-            src_data, _ = _task_data(corpora[other], spec, trial.repeat, meta["budget"], task,
-                                     meta["classes"])
-        after = source_task_uar(out.model, model, src_data)
-        forgetting[name] = {"before": [float(v) for v in meta["test_uar"]],
-                            "after": [float(v) for v in np.asarray(after)]}
-    wall_s = time.perf_counter() - t0
-
-    single = forgetting[trial.sources[0]] if len(trial.sources) == 1 else None
-    n_train = _per_fold(out.n_train, data.train)
-    n_val = _per_fold(out.n_val, data.val)
-    n_test = _per_fold(out.n_test, data.test)
-    a, s = spec.architecture, spec.training
-    rows = []
-    for f in range(spec.k):
-        rows.append({
-            "spec_name": spec.name, "spec_hash": spec_hash, "trial_id": trial.trial_id,
-            "method": trial.method, "sources": trial.sources_label, "target": trial.target,
-            "task": spec.task, "budget": trial.budget, "repeat": trial.repeat, "fold": f,
-            "val_fold": int(steps.val_fold[f]), "seed": seed,
-            "test_uar": float(out.test_uar[f]), "val_uar": float(out.val_uar[f]),
-            "best_epoch": int(out.best_epoch[f]), "epochs_run": int(out.epochs_run[f]),
-            "source_uar_before": single["before"][f] if single else None,
-            "source_uar_after": single["after"][f] if single else None,
-            "n_train": n_train[f], "n_val": n_val[f], "n_test": n_test[f],
-            "classes": json.dumps(classes),
-            "confusion": json.dumps(np.asarray(out.confusion[f]).astype(int).tolist()),
-            "normalisation": spec.normalisation, "layers": a["layers"], "width": a["width"],
-            "activation": a["activation"], "dropout": a["dropout"], "lr": s["lr"],
-            "optimizer": s["optimizer"], "batch_size": s["batch_size"], "max_epochs": s["max_epochs"],
-            "patience": s["patience"], "wall_s": wall_s, "node": node, "device": out.device,
-            "weight_decay": s["weight_decay"], "curve_stride": s["curve_stride"], "k": spec.k,
-            "fold_scheme": spec.fold_scheme, "train_folds": json.dumps(list(steps.train_folds[f])),
-            "source_models": json.dumps([m["key"] for _, m in sources]),
-            "source_uars": json.dumps({n: {"before": v["before"][f], "after": v["after"][f]}
-                                       for n, v in forgetting.items()}) if forgetting else None,
-            "experiments": json.dumps(list(trial.experiments)), "hostname": socket.gethostname(),
-        })
-    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    results = results.astype({"source_uar_before": "float64", "source_uar_after": "float64",
-                              "patience": "Int64"})
-
-    curves = out.curves.copy()
-    for col, val in (("trial_id", trial.trial_id), ("method", trial.method),
-                     ("sources", trial.sources_label), ("target", trial.target),
-                     ("budget", trial.budget), ("repeat", trial.repeat)):
-        curves[col] = val
-    return results, curves[CURVE_COLUMNS].reset_index(drop=True)
+    """One trial alone: a pack of one."""
+    return run_pack([trial], spec, spec_hash, corpora, [sources], device, node)[0]
 
 
-def _per_fold(counts, mask: np.ndarray) -> list[int]:
-    counts = np.asarray(mask).sum(axis=1) if counts is None else np.asarray(counts)
-    return [int(c) for c in counts]
+def _forgetting(model, parts: list[_Part], spec: Spec, corpora: dict[str, Corpus],
+                sources: list[list[tuple[object, dict]]], data) -> list[dict[str, dict[str, list[float]]]]:
+    """Per trial, per source: the source task's test UAR before transfer, after it under the
+    source's own head ("after"), and by a linear probe re-fitted on the transferred network's
+    last hidden layer ("probe_after"), each on the source's own corpus and folds."""
+    from paragrid.models.probe import source_probe_uar
+    from paragrid.models.train import source_task_uar
+
+    out = []
+    for i, p in enumerate(parts):
+        per_source: dict[str, dict[str, list[float]]] = {}
+        if p.trial.method == "dnn":
+            out.append(per_source)
+            continue
+        net = _own_sources(model.select(list(range(p.folds.start, p.folds.stop))), sources[i])
+        for name, (src, meta) in zip(p.trial.sources, sources[i]):
+            task, other = parse_source(name)
+            if other is None or other == p.trial.target:  # same corpus: the target's steps and x
+                x = data.x if data.x.ndim == 2 else data.x[p.folds]
+                src_data, _ = _task_data(corpora[p.trial.target], spec, p.trial.repeat, p.trial.budget,
+                                         task, meta["classes"], x=x)
+            else:  # cross-corpus: the source corpus's own split, full budget, its own statistics
+                src_data, _ = _task_data(corpora[other], spec, p.trial.repeat, meta["budget"], task,
+                                         meta["classes"])
+            per_source[name] = {"before": [float(v) for v in meta["test_uar"]],
+                                "after": [float(v) for v in np.asarray(source_task_uar(net, src, src_data))],
+                                "probe_after": [float(v) for v in np.asarray(source_probe_uar(net, src_data))]}
+        out.append(per_source)
+    return out
+
+
+def _own_sources(net, trial_sources: list[tuple[object, dict]]):
+    """A trial's slice of the packed model, tied to the trial's own source models again (the pack
+    trained against their stacked copy, equal weights under another identity)."""
+    from paragrid.models.nets import StackedModel
+
+    srcs = [m.to(net.device) for m, _ in trial_sources]
+    return StackedModel(net.method, net.arch, net.n_in, net.n_classes, net.params,
+                        srcs if net.method == "prognet" else (), net.class_names, uid=net.uid,
+                        meta={**net.meta, "source_uids": [s.uid for s in srcs]})
+
+
+def summary(results: pd.DataFrame) -> dict[str, float]:
+    """What a unit reports to Ray Tune: its trials' folds summarised (docs/FORMATS.md)."""
+    def stat(col: str, fn) -> float:
+        return float(fn(results[col].to_numpy(dtype=float))) if len(results) else float("nan")
+
+    return {"test_uar_mean": stat("test_uar", np.mean), "test_uar_std": stat("test_uar", np.std),
+            "val_uar_mean": stat("val_uar", np.mean), "val_uar_std": stat("val_uar", np.std),
+            "epochs_run_mean": stat("epochs_run", np.mean), "best_epoch_mean": stat("best_epoch", np.mean),
+            "folds": int(len(results))}
+
+
+def json_list(values) -> str:
+    return json.dumps(list(values))

@@ -31,11 +31,24 @@ def _cmd_synth(args: argparse.Namespace) -> None:
 
 
 def _cmd_features(args: argparse.Namespace) -> None:
+    import warnings
+
     from paragrid.features.extract import extract_features
+    from paragrid.features.labels import CorpusWarning
     from paragrid.features.loaders import load_corpus
 
-    manifest = load_corpus(Path(args.source), args.format, label_map=args.label_map,
-                           skip_bad=args.skip_bad)
+    # Corpus checks run before any audio is decoded: a UserError (fewer than two classes left)
+    # stops here; a CorpusWarning (a class of the label set with no utterance) is printed as one
+    # `warning:` line and extraction goes on.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CorpusWarning)
+        manifest = load_corpus(Path(args.source), args.format, label_map=args.label_map,
+                               skip_bad=args.skip_bad)
+    for w in caught:
+        if issubclass(w.category, CorpusWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     extract_features(
         manifest,
         Path(args.out),
@@ -46,23 +59,17 @@ def _cmd_features(args: argparse.Namespace) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
-    from paragrid.grid.runner import run_grid
+    from paragrid.api import run
 
-    run_grid(
-        args.spec,
-        storage=args.storage,
-        address=args.address,
-        verbose=args.verbose,
-        architecture=args.architecture,
-        features_dir=args.features_dir,
-    )
+    run(args.spec, storage=args.storage, address=args.address, verbose=args.verbose,
+        architecture=args.architecture, features_dir=args.features_dir, track=args.track)
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
     from paragrid.analysis.report import write_report
 
     write_report(Path(args.rundir), compare_paper=args.compare == "paper", alpha=args.alpha,
-                 test=args.test, holm=args.holm)
+                 test=args.test, holm=args.holm, unit_test=args.unit_test)
 
 
 def _cmd_tune(args: argparse.Namespace) -> None:
@@ -96,14 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("features", help="extract eGeMAPS functionals of a corpus into a parquet")
-    p.add_argument("source", help="a manifest CSV or a corpus root folder")
+    p.add_argument("source", help="a manifest CSV, or the corpus release's root folder "
+                                  "(docs/FORMATS.md shows it for every --format)")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--out", required=True, help="FILE.parquet to write")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip missing or unreadable audio files, listing them next to --out "
                         "(labels outside the label map are always dropped and counted)")
     p.add_argument("--label-map", default=None,
-                   help="YAML/JSON file mapping corpus labels to target classes (default: the 4-class map)")
+                   help="YAML/JSON file mapping corpus labels to target classes (default: the "
+                        "paper's 4 classes angry/happy/neutral/sad; for a manifest, English "
+                        "names such as anger, happiness, joy, sadness are matched too)")
     p.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--sample-rate", type=int, default=16000,
                    help="extract at this rate, resampling files that differ (default 16000)")
@@ -114,10 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None,
                    help="where results go (path or URI; default: the spec's `storage`, else runs)")
     p.add_argument("--address", default=None, help="Ray cluster: 'auto' or ray://host:port")
-    p.add_argument("--architecture", default=None, help="a tuned architecture YAML fragment")
+    p.add_argument("--architecture", action="append", default=None, metavar="[TARGET=]FILE|FOLDER",
+                   help="a tuned best.yaml (applies to the corpus it was tuned on), TARGET=FILE for "
+                        "one target, or a tune run's folder (each target's best.yaml); repeatable")
     p.add_argument("--features-dir", default=None,
                    help="folder holding the feature parquets named in the spec")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--track", action="append", default=None, metavar="mlflow[:URI]|tensorboard",
+                   help="experiment tracking through Ray Tune's loggers (repeatable); mlflow needs "
+                        "pip install 'paragrid[mlflow]' and defaults to RUNDIR/mlruns")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show Ray's own output (otherwise it goes to RUNDIR/logs/ray-console.log)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="statistics, tables and the HTML dashboard of a run")
@@ -127,7 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--test", choices=["calibrated", "corrected"], default="calibrated",
                    help="significance test for the markers (default: the paper's calibrated test)")
-    p.add_argument("--holm", action="store_true", help="Holm-correct p-values within each table")
+    p.add_argument("--holm", action="store_true",
+                   help="Holm-correct p-values within each table (also the dashboard switch's default)")
+    p.add_argument("--unit-test", choices=["paired", "wilcoxon"], default="paired",
+                   help="leave-one-speaker/session-out runs: paired t-test over the speakers or "
+                        "sessions (default) or Wilcoxon signed-rank")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("tune", help="re-tune the architecture with Optuna inside Ray Tune")

@@ -60,11 +60,12 @@ def test_grid_failures_resume_tables_rerun_and_retry(ray_instance, work, capsys,
     with pytest.raises(TrialsFailed) as err:
         run_grid(str(spec), storage=str(runs))
     out = capsys.readouterr().out
-    assert "stage 1: 2 source model(s) to train, 1 dnn trial(s)" in out
-    assert "stage 2: 4 transfer trial(s) (2 ptft, 2 prognet)" in out
-    assert "estimate: ~" in out and "an estimate from this machine" in out
+    assert "1. source models: 2 to train" in out
+    assert "2. transfer trials: 4 trial(s)" in out and "3. dnn baselines: 1 trial(s)" in out
+    assert "estimate: ~" in out and "from this machine's CPU" in out
+    assert "Ray's own output goes to " in out and "ray-console.log" in out
     failed = [line for line in out.splitlines() if "FAILED" in line]
-    assert len(failed) == 1 and "trial source.gender.ca.b2.r0." in failed[0]
+    assert len(failed) == 1 and "source model source.gender.ca.b2.r0." in failed[0]
     assert "FAILED: RuntimeError: injected fault" in failed[0] and "/error.txt]" in failed[0]
     skipped = sorted(line.split()[1] for line in out.splitlines() if " skipped: its source model" in line)
     assert skipped == ["prognet.gender.ca.b2.r0", "ptft.gender.ca.b2.r0"]  # not left waiting
@@ -80,7 +81,7 @@ def test_grid_failures_resume_tables_rerun_and_retry(ray_instance, work, capsys,
     out = capsys.readouterr().out
     assert run_dir == runs / "tiny"
     assert "resuming: 3 of 5 trials already finished" in out
-    assert "stage 1: 1 source model(s) to train, 0 dnn trial(s)" in out
+    assert "1. source models: 1 to train" in out and "dnn baselines: 0 trial(s)" in out
     assert out.count("but the Ray cluster has no GPU; running on CPU instead") == 1
     assert {p.name for p in run_dir.iterdir()} >= {"spec.yaml", "results.parquet", "curves.parquet"}
 
@@ -131,30 +132,36 @@ def test_grid_failures_resume_tables_rerun_and_retry(ray_instance, work, capsys,
     assert pd.read_parquet(run_dir / "results.parquet").equals(res)
 
     # D. one more repeat: a new spec hash, so its trials run, but the stored source models of
-    # repeat 0 are reused; one trial fails on its first attempt and is retried.
+    # repeat 0 are reused; the two repeats of each cell train as one pack; the pack holding one
+    # trial fails on its first attempt and is retried, nothing lost or doubled.
     monkeypatch.setenv(FAULT_ENV, "prognet.gender.ca.b2.r1")
-    spec2 = write_spec(work, tiny_spec(repeats=2, **SPEC))
+    spec2 = write_spec(work, tiny_spec(repeats=2, resources={"cpu": 1, "gpu": 0, "pack": 2}, **SPEC))
     run_grid(str(spec2), storage=str(runs))
     out = capsys.readouterr().out
     assert "holds trials of a different spec" in out
-    assert "stage 1: 2 source model(s) to train (2 already stored), 2 dnn trial(s)" in out
+    assert "1. source models: 2 to train (2 already stored)" in out
+    assert "2. transfer trials: 8 trial(s) in 4 pack(s)" in out and "3. dnn baselines: 2 trial(s) in 1 pack(s)" in out
     assert _files(runs, "source-models/*/model.pt").items() >= model_files.items()
     retry = [line for line in out.splitlines() if "retrying" in line]
-    assert len(retry) == 1 and "trial prognet.gender.ca.b2.r1 failed (attempt 1 of 2), retrying: " \
-        "RuntimeError: injected fault" in retry[0]
-    assert f"[log: {run_dir}/trials/prognet.gender.ca.b2.r1/error.txt]" in retry[0]
+    assert len(retry) == 1 and "pack of 2 trials prognet.gender.ca.b2.r0+1 failed (attempt 1 of 2), " \
+        "retrying: RuntimeError: injected fault" in retry[0]
+    assert f"[log: {run_dir}/units/prognet.gender.ca.b2.r0+1/error.txt]" in retry[0]
     assert "Traceback" not in out
-    assert (run_dir / "trials/prognet.gender.ca.b2.r1/fault-injected").exists()
+    assert (run_dir / "units/prognet.gender.ca.b2.r0+1/fault-injected").exists()
     res2 = pd.read_parquet(run_dir / "results.parquet")
     assert len(res2) == 10 * K and not res2.duplicated(["trial_id", "fold"]).any()
     assert res2.spec_hash.nunique() == 1 and res2.spec_hash[0] != res.spec_hash[0]
+    packed = res2[res2.trial_id.str.startswith("prognet.gender")]
+    assert set(packed.pack_size) == {2} and packed.pack_id.nunique() == 1
 
 
 def test_user_errors_come_before_ray_starts(work, monkeypatch):
     def no_ray(*a, **k):
         raise AssertionError("Ray must not start for a bad spec")
 
-    monkeypatch.setattr(runner, "_ray_session", no_ray)
+    from paragrid.grid import schedule
+
+    monkeypatch.setattr(schedule, "ray_session", no_ray)
     doc = tiny_spec()
     doc["corpora"]["cb"] = "missing.parquet"
     with pytest.raises(UserError, match="corpus 'cb': feature parquet not found"):
@@ -164,19 +171,18 @@ def test_user_errors_come_before_ray_starts(work, monkeypatch):
         run_grid(str(write_spec(work, doc)), storage=str(work / "runs"))
 
 
-def test_longest_first_keeps_sources_first_and_puts_short_fillers_last():
-    items = [{"kind": "trial", "id": "dnn.a", "method": "dnn", "sources": [], "budget": 8},
-             {"kind": "trial", "id": "ptft.a", "method": "ptft", "sources": ["gender"], "budget": 8},
-             {"kind": "source", "id": "source.gender", "key": "g", "budget": 8},
-             {"kind": "trial", "id": "prognet.a", "method": "prognet", "sources": ["gender"], "budget": 8},
-             {"kind": "trial", "id": "ptft.small", "method": "ptft", "sources": ["gender"], "budget": 1},
-             {"kind": "trial", "id": "dnn.small", "method": "dnn", "sources": [], "budget": 1}]
-    ids = lambda xs: [x["id"] for x in xs]
-    # no calibration: prognet's two columns make it the longest transfer trial
-    assert ids(runner._longest_first(items, None)) == [
-        "source.gender", "prognet.a", "ptft.a", "ptft.small", "dnn.a", "dnn.small"]
-    # with estimates, the estimates decide within each group (never across groups)
-    est = {"dnn.a": 1.0, "dnn.small": 50.0, "ptft.a": 5.0, "ptft.small": 9.0, "prognet.a": 7.0,
-           "source.gender": 0.1}
-    assert ids(runner._longest_first(items, est)) == [
-        "source.gender", "ptft.small", "prognet.a", "ptft.a", "dnn.small", "dnn.a"]
+def test_a_user_error_in_a_unit_fails_it_at_once_without_retries(ray_instance, work, capsys, monkeypatch):
+    """A deterministic error (UserError) raised inside a unit is not retried, whatever
+    max_failures allows: its message is the failure line, and the rest of the grid runs."""
+    from paragrid.grid.trainable import USER_FAULT_ENV
+
+    monkeypatch.setenv(USER_FAULT_ENV, "ptft.*")  # read by the driver, raised inside the unit
+    spec = write_spec(work, tiny_spec(max_failures=3, methods=["dnn", "ptft"], sources=[["gender"]]))
+    with pytest.raises(TrialsFailed):
+        run_grid(str(spec), storage=str(work / "runs"))
+    out = capsys.readouterr().out
+    failed = [line for line in out.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and "trial ptft.gender.ca.b2.r0 FAILED (not retried" in failed[0]
+    assert "injected deterministic error" in failed[0] and "retrying" not in out
+    res = pd.read_parquet(work / "runs" / "tiny" / "results.parquet")
+    assert set(res.method) == {"dnn"}

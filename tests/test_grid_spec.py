@@ -93,7 +93,8 @@ def test_builtin_specs_expand_to_the_papers_grids(tmp_path):
     t2 = load_spec("paper-table2", features_dir=tmp_path)
     assert (t2.k, t2.repeats, t2.normalisation, t2.training["max_epochs"], t2.training["patience"]) \
         == (10, 10, "corpus", 600, None)
-    assert t2.architecture == {"layers": 4, "width": 256, "activation": "sigmoid", "dropout": 0.5}
+    assert t2.architecture == {"layers": 4, "width": 256, "activation": "sigmoid", "dropout": 0.5,
+                               "init": "glorot-uniform"}
     trials = expand_trials(t2).trials
     assert Counter(t.method for t in trials) == {"dnn": 20, "ptft": 40, "prognet": 40}
     assert {t.sources for t in trials if t.method == "dnn"} == {()}
@@ -139,11 +140,13 @@ def test_resolved_spec_round_trips_with_the_same_hash_and_architecture_override(
     over = corpora_dir / "tuned.yaml"
     over.write_text("layers: 3\nwidth: 16\n")
     tuned = load_spec(write_spec(corpora_dir, tiny_spec()), architecture=over)
-    assert (tuned.architecture["layers"], tuned.architecture["width"]) == (3, 16)
+    # a hand-written fragment (no `tuned:` block) applies to every target, recorded per target
+    assert (tuned.arch_for("ca")["layers"], tuned.arch_for("ca")["width"]) == (3, 16)
+    assert tuned.origin_for("ca") == ("spec", str(over.resolve()))
     assert tuned.hash(fp) != spec.hash(fp)
     over.write_text("architecture: {dropout: 0.1}\ntraining: {lr: 0.5}\n")
     tuned = load_spec(write_spec(corpora_dir, tiny_spec()), architecture=over)
-    assert (tuned.architecture["dropout"], tuned.training["lr"]) == (0.1, 0.5)
+    assert (tuned.arch_for("ca")["dropout"], tuned.training_for("ca")["lr"]) == (0.1, 0.5)
     over.write_text("architecture: {depth: 3}\n")
     with pytest.raises(UserError, match="unknown key 'architecture.depth'"):
         load_spec(write_spec(corpora_dir, tiny_spec()), architecture=over)

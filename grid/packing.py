@@ -1,0 +1,83 @@
+"""How many trials go into one pack (`resources.pack: auto | N`).
+
+Why packs: one Tune trial costs the driver and Ray a roughly fixed amount (bench/RESULTS.md:
+~0.4 slot-seconds, and ~60 ms of driver wall time per trial at 4,000 trials), so a grid of many
+tiny trials is dominated by scheduling; and on a GPU one trial's F = 10 fold-models leave the
+device idle. A pack trains several trials as one stacked model, so both costs are paid per pack.
+
+`auto` decides from the estimated cost of each trial:
+  * on the CPU, where packing trials that already fill a core was measured not to speed up
+    training (bench/RESULTS.md, train_throughput), only trials shorter than MIN_UNIT_S are
+    packed, as many as make one unit of at least MIN_UNIT_S (never above MAX_CPU_PACK);
+  * on a GPU, as many fold-models as fit GPU_MEMORY_SHARE of the trial's share of the device,
+    from bytes_per_fold_model (an analytic count of weights, optimiser state, best-weight copy,
+    features and activations; bench/gpu.py measures the real figure where a GPU is at hand).
+Either way, packs never starve the cluster: there are at least 2 units per slot when the grid
+is large enough.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MIN_UNIT_S = 5.0          # aim: every Tune trial at least this much work
+MAX_CPU_PACK = 64         # trials per pack on the CPU, at most
+GPU_MEMORY_SHARE = 0.5    # of the device memory a trial's GPU share grants
+DEFAULT_GPU_BYTES = 16 << 30  # assumed device memory when the driver cannot see the GPU
+
+
+@dataclass(frozen=True)
+class PackPolicy:
+    """The resolved `resources.pack` setting for one run."""
+
+    setting: str | int      # "auto" or N
+    gpu: float              # the GPU share per unit (0 on the CPU)
+    slots: int              # units that run at once
+    device_bytes: int = DEFAULT_GPU_BYTES
+
+
+def bytes_per_fold_model(*, n_rows: int, n_in: int, width: int, layers: int, n_classes: int,
+                         batch_size: int, columns: int = 1, shared_x: bool = False) -> int:
+    """Device bytes one fold-model needs while training (float32), an analytic upper estimate:
+    weights x 5 (weights, gradient, two Adam moments, best copy), features (N x D unless shared
+    by every fold), and activations of one batch (forward and backward) per column."""
+    params = (n_in * width + (layers - 1) * width * width + width * n_classes + layers * width + n_classes)
+    params *= columns
+    weights = 5 * params
+    features = 0 if shared_x else n_rows * n_in
+    activations = 4 * batch_size * width * layers * columns + n_rows * (width + n_classes) // 4
+    return 4 * (weights + features + activations)
+
+
+def pack_size(policy: PackPolicy, group_size: int, n_units_total_if_single: int,
+              trial_cost_s: float | None, fold_models_per_trial: int, fold_model_bytes: int) -> int:
+    """Trials per pack for one group of same-shape trials."""
+    if isinstance(policy.setting, int):
+        return max(1, min(policy.setting, group_size))
+    if policy.gpu > 0:
+        budget = GPU_MEMORY_SHARE * policy.gpu * policy.device_bytes
+        fit = int(budget // max(1, fold_model_bytes * fold_models_per_trial))
+        size = max(1, min(group_size, fit))
+    else:
+        if trial_cost_s is None or trial_cost_s >= MIN_UNIT_S:
+            return 1
+        size = min(group_size, MAX_CPU_PACK, math.ceil(MIN_UNIT_S / max(trial_cost_s, 1e-3)))
+    # Keep at least 2 units per slot when the grid has that many trials.
+    if n_units_total_if_single >= 2 * policy.slots:
+        cap = max(1, n_units_total_if_single // (2 * policy.slots))
+        size = min(size, cap)
+    return max(1, size)
+
+
+def split(items: list, size: int) -> list[list]:
+    """`items` cut into consecutive packs of (nearly) equal sizes <= size."""
+    if not items:
+        return []
+    n_packs = math.ceil(len(items) / size)
+    base, extra = divmod(len(items), n_packs)
+    out, start = [], 0
+    for i in range(n_packs):
+        end = start + base + (1 if i < extra else 0)
+        out.append(items[start:end])
+        start = end
+    return out

@@ -1,0 +1,129 @@
+"""Planning a grid: from a spec to the units of work Tune will run, before Ray starts.
+
+Everything a user can get wrong is checked here (the spec, the corpora against the task and the
+fold scheme), so a mistake costs one line, not a cluster's worth of failed trials. What is
+already finished (trials whose files exist with the same spec hash, stored source models) is
+left out: a re-run resumes, and a finished grid does no training.
+"""
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+
+from paragrid.errors import UserError
+from paragrid.grid.estimate import CostModel
+from paragrid.grid.packing import PackPolicy, bytes_per_fold_model, pack_size, split
+from paragrid.grid.sources import Corpus, ModelStore, SourceJob, load_corpora, plan_sources
+from paragrid.grid.spec import Spec, Trial, expand_trials, parse_source
+from paragrid.grid.store import RunDir, Storage
+from paragrid.grid.work import STAGES, PackedTrial, Unit, pack_key, pack_unit, source_unit
+
+
+@dataclass
+class Plan:
+    """A grid resolved against its corpora and its storage; `todo` is what is left to run."""
+
+    spec: Spec
+    spec_hash: str
+    corpora: dict[str, Corpus]
+    trials: list[Trial]
+    notes: list[str]
+    per_trial: dict[str, list[SourceJob]]
+    root: Storage
+    run: RunDir
+    models: ModelStore
+    finished: set[str]
+
+    @property
+    def todo(self) -> list[Trial]:
+        return [t for t in self.trials if t.trial_id not in self.finished]
+
+
+def plan_grid(s: Spec, storage: str | None, say=print) -> Plan:
+    """Expand and check the grid; find what is finished. No Ray, no training."""
+    from paragrid.grid.validate import FoldWarning, validate_corpora
+
+    expansion = expand_trials(s)
+    trials = expansion.trials
+    if not trials:
+        raise UserError(f"spec {s.origin}: the grid is empty (no method/source/target combination left)")
+    label_columns = {parse_source(x)[0] for t in trials for x in t.sources}
+    corpora = load_corpora(s, label_columns)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FoldWarning)
+        validate_corpora(s, corpora)
+    for w in caught:
+        if issubclass(w.category, FoldWarning):
+            say(f"warning: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    spec_hash = s.hash({n: c.fingerprint for n, c in corpora.items()})
+    per_trial, _ = plan_sources(trials, s, corpora)
+    root = Storage(storage or s.storage or "runs")
+    run = RunDir(root, s.name)
+    return Plan(spec=s, spec_hash=spec_hash, corpora=corpora, trials=trials, notes=expansion.notes,
+                per_trial=per_trial, root=root, run=run, models=ModelStore(root), finished=set())
+
+
+def find_finished(plan: Plan) -> None:
+    """Mark the trials whose done.json carries this spec hash (one small read per trial)."""
+    plan.finished = {t.trial_id for t in plan.trials if is_done(plan.run, t.trial_id, plan.spec_hash)}
+
+
+def is_done(run: RunDir, trial_id: str, spec_hash: str) -> bool:
+    done = run.trial_done(trial_id)
+    return bool(done) and done.get("spec_hash") == spec_hash
+
+
+def sources_to_train(plan: Plan) -> tuple[list[SourceJob], set[str]]:
+    """(source models the unfinished trials need that are not stored yet, keys already stored)."""
+    jobs: dict[str, SourceJob] = {}
+    for t in plan.todo:
+        for j in plan.per_trial[t.trial_id]:
+            jobs.setdefault(j.key, j)
+    stored = {k for k in jobs if plan.models.has(k)}
+    return [j for k, j in jobs.items() if k not in stored], stored
+
+
+def make_units(plan: Plan, to_train: list[SourceJob], costs: CostModel, policy: PackPolicy) -> list[Unit]:
+    """Source units, then packs of same-shape trials, in scheduling order: sources first (they
+    unblock the transfer trials), then transfer packs, then DNN packs (they need nothing, so they
+    fill slots whenever nothing else is ready); within each stage the longest first. With the
+    short units last, a grid does not end with one long unit running while the other slots idle.
+    """
+    s = plan.spec
+    units = [source_unit(j, costs.source(j)) for j in to_train]
+    groups: dict[tuple, list[Trial]] = defaultdict(list)
+    for t in plan.todo:
+        groups[pack_key(t)].append(t)
+    n_single = len(plan.todo)
+    for key, trials in groups.items():
+        trials.sort(key=lambda t: (t.budget, t.repeat))  # neighbours in a pack share budgets
+        first = trials[0]
+        corpus = plan.corpora[first.target]
+        columns = 1 + len(first.sources) if first.method == "prognet" else 1
+        fold_bytes = bytes_per_fold_model(
+            n_rows=corpus.n, n_in=corpus.x.shape[1], width=s.arch_for(first.target)["width"],
+            layers=s.arch_for(first.target)["layers"], n_classes=len(set(corpus.labels[s.task].tolist())),
+            batch_size=s.training_for(first.target)["batch_size"], columns=columns)
+        est = [costs.trial(t) for t in trials]
+        mean_cost = None if any(e is None for e in est) else sum(est) / len(est)
+        size = pack_size(policy, len(trials), n_single, mean_cost, s.k, fold_bytes)
+        for chunk in split(trials, size):
+            members = [PackedTrial(t, tuple(j.key for j in plan.per_trial[t.trial_id])) for t in chunk]
+            cost = None if mean_cost is None else sum(costs.trial(t) for t in chunk)
+            units.append(pack_unit(members, cost))
+    return order_units(units, costs)
+
+
+def order_units(units: list[Unit], costs: CostModel) -> list[Unit]:
+    def cost(u: Unit) -> float:
+        if u.cost is not None:
+            return u.cost
+        if u.is_source:
+            return float(u.source.budget)
+        return sum(costs.relative_trial(m.trial) for m in u.members)
+
+    rank = {stage: i for i, stage in enumerate(STAGES)}
+    return sorted(units, key=lambda u: (rank[u.stage], -cost(u)))  # stable: ties keep grid order

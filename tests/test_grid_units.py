@@ -1,0 +1,124 @@
+"""Units of work: pack sizes, pack contents, scheduling order, and the dependency searcher."""
+from __future__ import annotations
+
+import pytest
+
+from paragrid.grid.packing import MIN_UNIT_S, PackPolicy, bytes_per_fold_model, pack_size, split
+from paragrid.grid.sources import SourceJob
+from paragrid.grid.spec import Trial
+from paragrid.grid.work import DNN_STAGE, SOURCE_STAGE, TRANSFER_STAGE, PackedTrial, pack_key, pack_unit, \
+    source_unit
+
+
+def _cpu(setting="auto", slots=2):
+    return PackPolicy(setting=setting, gpu=0.0, slots=slots)
+
+
+def test_cpu_auto_packs_only_trials_too_small_to_amortise_scheduling():
+    # a trial of 10 s fills its slot: never packed on the CPU (packing was measured not to help)
+    assert pack_size(_cpu(), group_size=50, n_units_total_if_single=1000, trial_cost_s=10.0,
+                     fold_models_per_trial=10, fold_model_bytes=1) == 1
+    # 0.1 s trials: packed until a unit holds MIN_UNIT_S of work
+    size = pack_size(_cpu(), group_size=500, n_units_total_if_single=10_000, trial_cost_s=0.1,
+                     fold_models_per_trial=10, fold_model_bytes=1)
+    assert size == round(MIN_UNIT_S / 0.1)
+    # no estimate: no packing (nothing to base it on)
+    assert pack_size(_cpu(), 50, 1000, None, 10, 1) == 1
+
+
+def test_packs_never_starve_the_slots():
+    # 8 tiny trials on 2 slots: at most 2 per pack, so 4 units keep both slots busy
+    assert pack_size(_cpu(slots=2), group_size=8, n_units_total_if_single=8, trial_cost_s=0.01,
+                     fold_models_per_trial=10, fold_model_bytes=1) == 2
+
+
+def test_explicit_pack_size_is_kept_up_to_the_group():
+    assert pack_size(_cpu(setting=7), 5, 100, 100.0, 10, 1) == 5
+    assert pack_size(_cpu(setting=3), 50, 100, 100.0, 10, 1) == 3
+
+
+def test_gpu_auto_fills_the_stated_share_of_device_memory():
+    per_model = bytes_per_fold_model(n_rows=5000, n_in=88, width=256, layers=4, n_classes=4, batch_size=256)
+    gpu = PackPolicy(setting="auto", gpu=0.25, slots=4, device_bytes=80 << 30)
+    size = pack_size(gpu, group_size=100_000, n_units_total_if_single=100_000, trial_cost_s=1.0,
+                     fold_models_per_trial=10, fold_model_bytes=per_model)
+    assert size * 10 * per_model <= 0.5 * 0.25 * (80 << 30) < (size + 1) * 10 * per_model
+    # a fold-model is a few MB: weights x5, features, activations
+    assert 1 << 20 < per_model < 64 << 20
+
+
+def test_split_makes_near_equal_consecutive_packs():
+    assert split(list(range(10)), 4) == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert split([1], 4) == [[1]] and split([], 3) == []
+    assert sum(split(list(range(101)), 7), []) == list(range(101))
+
+
+def test_pack_key_groups_same_shape_trials_only():
+    a = Trial("prognet", ("gender",), "ca", 2, 0)
+    assert pack_key(a) == pack_key(Trial("prognet", ("gender",), "ca", 1, 5))   # budgets/repeats differ
+    assert pack_key(a) != pack_key(Trial("ptft", ("gender",), "ca", 2, 0))      # method
+    assert pack_key(a) != pack_key(Trial("prognet", ("gender",), "cb", 2, 0))   # target rows
+    assert pack_key(a) != pack_key(Trial("prognet", ("gender", "speaker"), "ca", 2, 0))  # columns
+
+
+def test_units_name_their_stage_trials_and_dependencies():
+    job = SourceJob("gender", "ca", 0, 2, False, "k" * 24, for_target="ca")
+    src = source_unit(job)
+    assert src.stage == SOURCE_STAGE and src.n_trials == 0 and src.is_source and src.needs == frozenset()
+    t1, t2 = Trial("prognet", ("gender",), "ca", 2, 0), Trial("prognet", ("gender",), "ca", 2, 1)
+    pack = pack_unit([PackedTrial(t1, ("k1",)), PackedTrial(t2, ("k2",))])
+    assert pack.stage == TRANSFER_STAGE and pack.n_trials == 2 and pack.columns == 2
+    assert pack.trial_ids == (t1.trial_id, t2.trial_id) and pack.needs == {"k1", "k2"}
+    assert pack.id == f"{t1.trial_id}+1"
+    assert pack_unit([PackedTrial(Trial("dnn", (), "ca", 2, 0))]).stage == DNN_STAGE
+
+
+def test_searcher_hands_out_in_order_waits_for_sources_and_drops_on_a_lost_one():
+    from ray.tune.search import Searcher
+
+    from paragrid.grid.schedule import make_searcher
+
+    j1 = SourceJob("gender", "ca", 0, 2, False, "a" * 24, for_target="ca")
+    j2 = SourceJob("speaker", "ca", 0, 2, False, "b" * 24, for_target="ca")
+    s1, s2 = source_unit(j1), source_unit(j2)
+    needs1 = pack_unit([PackedTrial(Trial("prognet", ("gender",), "ca", 2, 0), (j1.key,))])
+    needs2 = pack_unit([PackedTrial(Trial("prognet", ("speaker",), "ca", 2, 0), (j2.key,))])
+    dnn = pack_unit([PackedTrial(Trial("dnn", (), "ca", 2, 0))])
+    dropped = []
+    s = make_searcher([s1, s2, needs1, needs2, dnn], stored=set(), on_drop=lambda u, k: dropped.append(u.id))
+    assert [s.suggest(str(i))["unit_id"] for i in range(3)] == [s1.id, s2.id, dnn.id]
+    assert s.suggest("3") is None                       # the transfer units wait for their sources
+    s.on_trial_complete("0", {"test_uar_mean": 0.5})    # gender model done
+    assert s.suggest("4")["unit_id"] == needs1.id
+    s.on_trial_complete("1", {"user_error": "bad corpus"})  # speaker model failed for good
+    assert dropped == [needs2.id]
+    assert s.suggest("5") == Searcher.FINISHED
+
+
+def test_searcher_is_fast_on_ten_thousand_units():
+    import time
+
+    from paragrid.grid.schedule import make_searcher
+
+    job = SourceJob("gender", "ca", 0, 2, False, "a" * 24, for_target="ca")
+    units = [source_unit(job)] + [
+        pack_unit([PackedTrial(Trial("prognet", ("gender",), "ca", 2, r), (job.key,))]) for r in range(10_000)]
+    s = make_searcher(units, stored=set(), on_drop=lambda u, k: None)
+    t0 = time.perf_counter()
+    assert s.suggest("src")["unit_id"] == units[0].id
+    assert s.suggest("x") is None
+    s.on_trial_complete("src", {})
+    got = [s.suggest(str(i)) for i in range(10_000)]
+    assert len({g["unit_id"] for g in got}) == 10_000
+    assert time.perf_counter() - t0 < 5.0  # a scan of all pending units per suggestion took minutes
+
+
+@pytest.mark.parametrize("bad", ["x", 0, -1])
+def test_pack_setting_is_validated(tmp_path, bad):
+    from grid_helpers import tiny_spec, write_corpora, write_spec
+    from paragrid.errors import UserError
+    from paragrid.grid.spec import load_spec
+
+    write_corpora(tmp_path)
+    with pytest.raises(UserError, match="resources.pack"):
+        load_spec(write_spec(tmp_path, tiny_spec(resources={"cpu": 1, "gpu": 0, "pack": bad})))

@@ -12,7 +12,8 @@ each hyper-parameter takes one of:
     [a, b, c]                      choices (activation, batch_size, optimizer)
     a single value                 fixed: not searched
 Parameters the block leaves out keep the default range; optimizer is fixed to the spec's
-unless the block lists choices for it.
+unless the block lists choices for it. `grace_period` (epochs before the scheduler may stop
+a trial) defaults to the slow-start horizon max(150, max_epochs // 4); see slow_start_horizon.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ TUNE_DEFAULTS: dict[str, Any] = {
     "num_samples": 30,        # finished trials the study should hold (a re-run tops it up)
     "time_budget_s": None,    # wall-clock limit of one `paragrid tune` call, per corpus
     "scheduler": "asha",      # early stopping of bad trials on validation UAR
-    "grace_period": 20,       # epochs every trial runs before the scheduler may stop it
+    "grace_period": None,     # None: the slow-start horizon, max(150, max_epochs // 4) epochs
     "reduction_factor": 3,    # ASHA: keep the top 1/3 at each rung
     "max_epochs": None,       # None: the spec's training.max_epochs
     "repeats": 1,             # fold splits the objective averages over
@@ -50,6 +51,21 @@ TUNE_DEFAULTS: dict[str, Any] = {
     "seed": None,             # TPE sampler seed; None: the spec's seed
     "space": None,
 }
+
+
+SLOW_START_EPOCHS = 150     # PROTOCOL.md: a DNN can sit at chance for over 100 epochs
+
+
+def slow_start_horizon(max_epochs: int) -> int:
+    """The default grace period: max(150, max_epochs // 4) epochs (capped at max_epochs).
+
+    Why: a DNN can sit at chance level for over 100 epochs before it starts learning, most of
+    all at small fold budgets (PROTOCOL.md). A scheduler that ranks trials earlier than that
+    (ASHA's old 20 epochs) ranks fast starters, not good architectures, and TPE then learns to
+    propose fast starters. 150 epochs covers the horizon seen in practice; a quarter of
+    max_epochs keeps the first rung proportionate when a spec trains much longer.
+    """
+    return min(max_epochs, max(SLOW_START_EPOCHS, max_epochs // 4))
 
 
 @dataclass(frozen=True)
@@ -84,13 +100,18 @@ class TuneSettings:
     num_samples: int
     time_budget_s: float | None
     scheduler: str
-    grace_period: int
+    grace_period: int | None   # None: slow_start_horizon(max_epochs), see grace_epochs
     reduction_factor: int
     max_epochs: int | None
     repeats: int
     max_concurrent: int | None
     seed: int | None
     space: dict[str, Param] = field(default_factory=dict)
+
+    def grace_epochs(self, max_epochs: int) -> int:
+        """Epochs every trial runs before the scheduler may stop it (see slow_start_horizon)."""
+        grace = self.grace_period if self.grace_period is not None else slow_start_horizon(max_epochs)
+        return max(1, min(grace, max_epochs))
 
     @property
     def searched(self) -> dict[str, Param]:
@@ -234,7 +255,7 @@ def parse_tune_block(raw: Any, where: str, *, optimizer: str = "adam") -> TuneSe
         num_samples=_int(where, "num_samples", block["num_samples"], 1),
         time_budget_s=None if budget is None else float(budget),
         scheduler=block["scheduler"],
-        grace_period=_int(where, "grace_period", block["grace_period"], 1),
+        grace_period=_int(where, "grace_period", block["grace_period"], 1, allow_none=True),
         reduction_factor=_int(where, "reduction_factor", block["reduction_factor"], 2),
         max_epochs=_int(where, "max_epochs", block["max_epochs"], 1, allow_none=True),
         repeats=_int(where, "repeats", block["repeats"], 1),

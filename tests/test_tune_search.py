@@ -77,6 +77,10 @@ def test_bad_tune_key_is_one_line_user_error(tmp_path, capsys, corpus, block, na
 def test_defaults_and_spec_values():
     absent = parse_tune_block(None, "spec x", optimizer="sgd")
     assert absent.num_samples == 30 and absent.scheduler == "asha" and absent.repeats == 1
+    # The grace period defaults to the slow-start horizon max(150, max_epochs // 4), capped.
+    assert absent.grace_period is None
+    assert [absent.grace_epochs(m) for m in (600, 1000, 601, 100)] == [150, 250, 150, 100]
+    assert parse_tune_block({"grace_period": 30}, "spec x").grace_epochs(600) == 30
     searched = absent.searched
     assert (searched["layers"].kind, searched["layers"].low, searched["layers"].high) == ("int", 1, 6)
     assert searched["width"].log and not searched["layers"].log and searched["lr"].log
@@ -165,7 +169,7 @@ def test_best_yaml_round_trips_into_the_grid_spec(first_run):
     best_path = first_run.root / "toy" / "best.yaml"
     text = best_path.read_text()
     best = yaml.safe_load(text)
-    assert set(best) == {"architecture", "training"}
+    assert set(best) == {"architecture", "training", "tuned"}
     t = first_run.trials
     top = t[t["state"] == "COMPLETE"].sort_values("value", ascending=False).iloc[0]
     for block in ("architecture", "training"):
@@ -174,12 +178,22 @@ def test_best_yaml_round_trips_into_the_grid_spec(first_run):
     assert f"best validation UAR {top['value']:.4f}" in text
     assert f"scored {t.loc[0, 'value']:.4f}" in text  # the paper architecture's value, for comparison
 
-    # The same spec without its tune block, as the grid reads it today.
+    # The provenance the grid reads (grid/overrides.py): how and on which corpus it was tuned.
+    tuned = best["tuned"]
+    assert tuned["mode"] == "same-corpus" and tuned["corpus"] == "toy" and tuned["spec"] == "toy"
+    assert tuned["budget"] == {"num_samples": 3, "epochs": 6, "repeats": 1} and tuned["held_out_fold"] == 0
+    assert len(tuned["spec_hash"]) == 16 and tuned["best_trial"] == int(top["number"])
+    assert tuned["trials"] == 3 and tuned["complete"] + tuned["stopped_early"] <= 3
+
+    # The same spec without its tune block, as the grid reads it.
     plain = write_spec(first_run.spec.with_name("plain.yaml"), first_run.corpus)
     spec = load_spec(plain, architecture=best_path)
-    assert spec.architecture == best["architecture"]
-    assert {k: spec.training[k] for k in best["training"]} == best["training"]
-    assert spec.training["max_epochs"] == 6  # the rest of the spec's training is kept
+    arch = spec.arch_for("toy")
+    assert {k: arch[k] for k in best["architecture"]} == best["architecture"]
+    training = spec.training_for("toy")
+    assert {k: training[k] for k in best["training"]} == best["training"]
+    assert training["max_epochs"] == 6  # the rest of the spec's training is kept
+    assert spec.origin_for("toy") == ("tuned-same-corpus", str(best_path.resolve()))
 
 
 @pytest.mark.xfail("tune" not in TOP_KEYS, strict=True,
@@ -187,7 +201,9 @@ def test_best_yaml_round_trips_into_the_grid_spec(first_run):
 def test_grid_runs_a_spec_that_has_a_tune_block(first_run):
     best_path = first_run.root / "toy" / "best.yaml"
     spec = load_spec(first_run.spec, architecture=best_path)
-    assert spec.architecture == yaml.safe_load(best_path.read_text())["architecture"]
+    arch = spec.arch_for("toy")
+    tuned = yaml.safe_load(best_path.read_text())["architecture"]
+    assert {k: arch[k] for k in tuned} == tuned
     # Tuning settings decide no grid number: the spec hash must not change with them.
     plain = load_spec(write_spec(first_run.spec.with_name("plain2.yaml"), first_run.corpus),
                       architecture=best_path)
@@ -239,21 +255,48 @@ def test_reports_running_best_per_epoch_and_marks_the_last(monkeypatch):
     assert result is reports[-1] and result["val_uar_folds"] == [0.4, 0.6]
 
 
+def _job(stream="toy", baseline=False, kind="search"):
+    from paragrid.grid.tune_study import Job
+
+    return Job(kind, stream=stream, corpus="toy", baseline=baseline, max_epochs=8)
+
+
 def test_scheduler_never_stops_the_paper_architecture():
     """ASHA stops a trial that is worse than its peers at the grace epoch -- except the
-    reference trial, which must run to the end to be compared with."""
-    from paragrid.grid.tune import _scheduler
+    reference trial (the paper's architecture), which must run to the end to be compared with."""
+    from paragrid.grid.tune_schedule import build_scheduler
 
     settings = parse_tune_block({"grace_period": 2, "reduction_factor": 2}, "spec x")
-    sched = _scheduler(settings, max_epochs=8, protect={"width": 256})
+    sched = build_scheduler(settings, max_epochs=8)
     sched.set_search_properties("val_uar", "max")
-    good, paper, other = (SimpleNamespace(trial_id=f"t{i}", config={"width": w})
-                          for i, w in enumerate((64, 256, 128)))
+    good, paper, other = (SimpleNamespace(trial_id=f"t{i}", config={"job": _job(baseline=b)})
+                          for i, b in enumerate((False, True, False)))
     for trial in (good, paper, other):
         sched.on_trial_add(None, trial)
-    assert sched.on_trial_result(None, good, {"training_iteration": 2, "val_uar": 0.8}) == sched.CONTINUE
-    assert sched.on_trial_result(None, other, {"training_iteration": 2, "val_uar": 0.25}) == sched.STOP
-    assert sched.on_trial_result(None, paper, {"training_iteration": 2, "val_uar": 0.25}) == sched.CONTINUE
+    assert sched.on_trial_result(None, good, {"epoch": 2, "val_uar": 0.8}) == sched.CONTINUE
+    assert sched.on_trial_result(None, other, {"epoch": 2, "val_uar": 0.25}) == sched.STOP
+    assert sched.on_trial_result(None, paper, {"epoch": 2, "val_uar": 0.25}) == sched.CONTINUE
+    assert sched.stopped == {"t2"}  # what the outputs count as "stopped early"
+
+
+def test_scheduler_ranks_each_stream_on_its_own():
+    """Nested tuning: a step's trials are compared with that step's trials only (another step's
+    inner folds hold this step's test fold, so a shared ranking would leak it)."""
+    from paragrid.grid.tune_schedule import build_scheduler
+
+    sched = build_scheduler(parse_tune_block({"grace_period": 2, "reduction_factor": 2}, "spec x"), 8)
+    sched.set_search_properties("val_uar", "max")
+    a1, a2, b1 = (SimpleNamespace(trial_id=t, config={"job": _job(stream=st)})
+                  for t, st in (("a1", "toy/r0-f0"), ("a2", "toy/r0-f0"), ("b1", "toy/r0-f1")))
+    for trial in (a1, a2, b1):
+        sched.on_trial_add(None, trial)
+    assert sched.on_trial_result(None, a1, {"epoch": 2, "val_uar": 0.9}) == sched.CONTINUE
+    # b1 is far below a1, but first in its own stream: nothing to be compared with yet.
+    assert sched.on_trial_result(None, b1, {"epoch": 2, "val_uar": 0.3}) == sched.CONTINUE
+    assert sched.on_trial_result(None, a2, {"epoch": 2, "val_uar": 0.3}) == sched.STOP
+    outer = SimpleNamespace(trial_id="o", config={"job": _job(kind="outer")})
+    sched.on_trial_add(None, outer)
+    assert sched.on_trial_result(None, outer, {"epoch": 8, "val_uar": 0.0}) == sched.CONTINUE
 
 
 def test_searcher_records_stopped_trials_as_pruned_with_their_last_value():
@@ -262,31 +305,65 @@ def test_searcher_records_stopped_trials_as_pruned_with_their_last_value():
     import optuna
 
     from paragrid.grid.search_space import optuna_distributions
-    from paragrid.grid.tune import _make_searcher
+    from paragrid.grid.tune_study import Stream, make_searcher
 
     settings = parse_tune_block({"space": {"layers": [1, 3]}}, "spec x")
-    storage = optuna.storages.InMemoryStorage()
-    lines: list[str] = []
-    searcher = _make_searcher(optuna_distributions(settings), None, optuna.samplers.RandomSampler(seed=0),
-                              "s", storage, lines.append, total=2, n_before=0)
-    for tid in ("a", "b"):
-        assert searcher.suggest(tid)["layers"] in (1, 2, 3)
-        searcher.on_trial_result(tid, {"val_uar": 0.3, "training_iteration": 1})
-    searcher.on_trial_complete("a", {"val_uar": 0.35, "training_iteration": 2, "epoch": 2, "finished": False})
-    searcher.on_trial_complete("b", {"val_uar": 0.6, "training_iteration": 2, "epoch": 2, "finished": True,
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    stream = Stream(study=study, distributions=optuna_distributions(settings), target=2,
+                    job=_job(), fixed={"optimizer": "sgd"})
+    seen: list[tuple] = []
+    searcher = make_searcher([stream], on_search=lambda s, fr, res, err: seen.append((fr, err)),
+                             on_outer=lambda *a: None, stopped={"a"})
+    configs = [searcher.suggest(tid) for tid in ("a", "b")]
+    assert searcher.suggest("c") is None          # target reached while two are live: wait
+    for tid, config in zip(("a", "b"), configs):
+        assert config["job"].params["layers"] in (1, 2, 3) and config["job"].params["optimizer"] == "sgd"
+        searcher.on_trial_result(tid, {"val_uar": 0.3, "epoch": 1})
+    searcher.on_trial_complete("a", {"val_uar": 0.35, "epoch": 2, "finished": False})
+    searcher.on_trial_complete("b", {"val_uar": 0.6, "epoch": 2, "finished": True,
                                      "val_uar_folds": [0.5, 0.7], "device": "cpu"})
-    a, b = optuna.load_study(study_name="s", storage=storage).trials
-    assert a.state.name == "PRUNED" and a.intermediate_values == {1: 0.3, 2: 0.35}
+    assert searcher.suggest("d") == "FINISHED"
+    a, b = study.trials
+    assert a.state.name == "PRUNED" and a.intermediate_values == {1: 0.3, 2: 0.35} and a.user_attrs["stopped_early"]
     assert b.state.name == "COMPLETE" and b.value == 0.6 and b.user_attrs["val_uar_folds"] == [0.5, 0.7]
-    assert "stopped early at epoch 2" in lines[0] and "val UAR 0.6000" in lines[1]
+    assert [fr.number for fr, _ in seen] == [0, 1]
+
+
+def test_searcher_counts_failures_against_the_budget():
+    """A trial that raises is FAIL and counts against this call's budget (a deterministic error
+    must not be retried forever); the study then holds one finished trial fewer."""
+    import optuna
+
+    from paragrid.grid.search_space import optuna_distributions
+    from paragrid.grid.tune_study import Stream, make_searcher, n_finished
+
+    settings = parse_tune_block({"space": {"layers": [1, 3]}}, "spec x")
+    study = optuna.create_study(direction="maximize")
+    stream = Stream(study=study, distributions=optuna_distributions(settings), target=1, job=_job(), fixed={})
+    searcher = make_searcher([stream], on_search=lambda *a: None, on_outer=lambda *a: None)
+    searcher.suggest("a")
+    searcher.on_trial_complete("a", None, error=True)
+    assert searcher.suggest("b") == "FINISHED"
+    assert study.trials[0].state.name == "FAIL" and n_finished(study) == 0
 
 
 def test_a_study_made_with_other_settings_is_refused(tmp_path):
     """Resuming must never mix values of two objectives (e.g. 200 vs 600 epochs) in one study."""
-    from paragrid.grid.tune import _open_study
+    from paragrid.grid.tune_study import open_study
 
     key = {"max_epochs": 6, "k": 4}
-    _open_study(tmp_path / "optuna.db", "s", key, "tune toy")
-    _open_study(tmp_path / "optuna.db", "s", dict(key), "tune toy")  # same settings: resumes
+    open_study(tmp_path / "optuna.db", "s", key, "tune toy")
+    open_study(tmp_path / "optuna.db", "s", dict(key), "tune toy")  # same settings: resumes
     with pytest.raises(UserError, match=r"tune toy: .*\(max_epochs changed\)"):
-        _open_study(tmp_path / "optuna.db", "s", {**key, "max_epochs": 7}, "tune toy")
+        open_study(tmp_path / "optuna.db", "s", {**key, "max_epochs": 7}, "tune toy")
+
+
+def test_a_stale_running_trial_is_failed_on_reopen(tmp_path):
+    """A trial left RUNNING by an interrupted call is marked FAIL (public Study.tell), so the
+    resumed study neither counts it as finished nor waits for it."""
+    from paragrid.grid.tune_study import n_finished, open_study
+
+    study = open_study(tmp_path / "optuna.db", "s", {"k": 4}, "tune toy")
+    study.ask()
+    again = open_study(tmp_path / "optuna.db", "s", {"k": 4}, "tune toy")
+    assert [t.state.name for t in again.trials] == ["FAIL"] and n_finished(again) == 0

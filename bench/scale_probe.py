@@ -43,6 +43,8 @@ def parse_args(argv=None):
     ap.add_argument("--epochs", type=int, default=None, help="override the spec's max_epochs")
     ap.add_argument("--address", default=None)
     ap.add_argument("--fresh", action="store_true", help="delete earlier runs of this size first")
+    ap.add_argument("--log", default=None, help="write the grid's console lines, stamped with seconds "
+                                                  "since the start, to this file (the ETA against the true end)")
     return ap.parse_args(argv)
 
 
@@ -84,6 +86,7 @@ def training_seconds(run_dir: Path) -> tuple[float, int, int]:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     from paragrid.api import run
+    from paragrid.grid.runner import run_grid
     from paragrid.grid.estimate import CostModel
     from paragrid.grid.packing import PackPolicy
     from paragrid.grid.plan import find_finished, make_units, plan_grid, sources_to_train
@@ -115,8 +118,17 @@ def main(argv=None) -> dict:
 
     with benchlib.contained(threads=1):
         t0 = time.perf_counter()
-        run(s, storage=str(storage), address=args.address, quiet=True)
+        log = open(args.log, "w") if args.log else None
+
+        def say(line: str) -> None:
+            if log is not None:
+                log.write(f"{time.perf_counter() - t0:8.1f} {line}\n")
+                log.flush()
+
+        run_grid(s, storage=str(storage), address=args.address, say=say)
         wall = time.perf_counter() - t0
+        if log is not None:
+            log.close()
         t0 = time.perf_counter()
         run(s, storage=str(storage), address=args.address, quiet=True)
         t_resume = time.perf_counter() - t0

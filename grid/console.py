@@ -37,11 +37,12 @@ class Console:
     """Where paragrid writes while the grid runs (valid inside `ray_output_to`'s block only)."""
     stderr: TextIO            # the real terminal's stderr (a duplicate of the original fd 2)
     log_path: Path | None     # where Ray's output goes; None: it stays on the console (verbose)
-    captured: bool            # fd 2 points at log_path now
+    captured: bool            # fd 2 points at log_path now, and Python's sys.stdout too
+    stdout: TextIO | None = None  # the real stdout (sys.stdout as it was before the block)
 
     def say(self, line: str, err: bool = False) -> None:
-        """One of paragrid's lines: stdout (as everywhere in paragrid), or the real stderr."""
-        stream = self.stderr if err else sys.stdout
+        """One of paragrid's lines: the real stdout (as everywhere in paragrid), or the real stderr."""
+        stream = self.stderr if err else (self.stdout or sys.stdout)
         stream.write(line + "\n")
         stream.flush()
 
@@ -111,9 +112,17 @@ def ray_output_to(log_path: str | os.PathLike | None, verbose: bool = False,
         return
     terminal = io.TextIOWrapper(io.FileIO(saved, "w", closefd=False), line_buffering=True,
                                 encoding=getattr(sys.stderr, "encoding", None) or "utf-8", errors="replace")
+    # Ray's driver also prints from Python to sys.stdout: the messages it gets from the cluster,
+    # e.g. a dead node's raylet state dump, tagged "(raylet)". While the grid runs, sys.stdout
+    # is the log file too; paragrid's own lines go to the real stdout (Console.stdout).
+    real_stdout = sys.stdout
+    log_text = open(path, "a", buffering=1, encoding="utf-8", errors="replace")
+    sys.stdout = log_text
     try:
-        yield Console(stderr=terminal, log_path=path, captured=True)
+        yield Console(stderr=terminal, log_path=path, captured=True, stdout=real_stdout)
     finally:
+        sys.stdout = real_stdout
+        log_text.close()
         _flush_std()
         with _ctrl_c_deferred():
             try:

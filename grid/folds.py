@@ -56,8 +56,11 @@ def _codes(values: np.ndarray, name: str) -> np.ndarray:
 def speaker_stratified_folds(speakers: np.ndarray, labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Fold id (0..k-1, int64) per utterance, stratified by speaker and, within a speaker, by label.
 
-    Construction: order the utterances by (speaker in a seeded random order, label, seeded random
-    tie-break) and deal that sequence round-robin over the k folds from a seeded random start.
+    Construction: order the utterances by (speaker in a seeded random order, label in a seeded
+    random order drawn anew for each speaker, seeded random tie-break) and deal that sequence
+    round-robin over the k folds from a seeded random start. (With one label order for every
+    speaker, a rare class landed in the same folds for every speaker, leaving whole folds without
+    it on small corpora; a per-speaker order spreads it.)
     Because one deal runs through the whole sequence:
       * each speaker's utterances are a consecutive run, so its per-fold counts differ by <= 1;
       * each (speaker, label) group is a consecutive run too, so its per-fold counts differ
@@ -81,7 +84,9 @@ def speaker_stratified_folds(speakers: np.ndarray, labels: np.ndarray, k: int, s
     speaker_rank = rng.permutation(spk.max() + 1)[spk]  # seeded order of whole speakers
     tie_break = rng.random(n)                            # seeded shuffle inside a label group
     start = int(rng.integers(k))
-    order = np.lexsort((tie_break, lab, speaker_rank))   # last key is the primary one
+    n_labels = lab.max() + 1
+    label_rank = np.argsort(rng.random((spk.max() + 1, n_labels)), axis=1)[spk, lab]  # per speaker
+    order = np.lexsort((tie_break, label_rank, speaker_rank))   # last key is the primary one
     fold = np.empty(n, dtype=np.int64)
     fold[order] = (start + np.arange(n)) % k
     return fold

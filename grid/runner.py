@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -114,6 +115,8 @@ def _schedule(plan: Plan, to_train, stored, calibration, address, verbose, track
     log_file = plan.run.storage.path(plan.run.name, "logs", "ray-console.log") if plan.run.storage.is_local else None
     with ray_output_to(log_file, verbose, title=f"paragrid run {s.name}") as con, \
             ray_session(address, verbose, say, captured=con.captured) as ray:
+        if say is _say:
+            say = con.say  # the real terminal (Ray's prints to sys.stdout go to the log meanwhile)
         if con.captured:
             say(f"Ray's own output goes to {con.log_path} (-v shows it here)")
         slots = fit_resources(s, ray, say)
@@ -137,7 +140,8 @@ def _schedule(plan: Plan, to_train, stored, calibration, address, verbose, track
 
         progress = Progress(s.name, units, slots.count, verbose, on_done=on_done,
                             error_of=_error_of(plan.run), max_failures=s.max_failures,
-                            out=None if say is _say else say, on_tick=on_tick)
+                            out=None if say == con.say else say, stream=con.stdout or sys.stdout,
+                            on_tick=on_tick)
 
         def on_drop(unit: Unit, key: str) -> None:
             progress.fail(unit, f"its source model {key[:8]} failed", "")

@@ -63,6 +63,11 @@ UNHASHED = ("description", "storage", "resources", "max_failures", "corpora", "t
 # Per-target architecture overrides count for the hash (they decide numbers); where their file
 # lies does not.
 
+# Part of every spec hash: bumped when paragrid itself computes other numbers for the same spec,
+# so finished trials of an older version are not mixed into a resumed run (2: random streams
+# per role, per-speaker label order in the stratified folds).
+NUMBERS_VERSION = 2
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -159,6 +164,7 @@ class Spec:
     def hash(self, fingerprints: dict[str, str]) -> str:
         """16 hex digits over every setting that decides a number and the corpora's content."""
         doc = {k: v for k, v in self.resolved().items() if k not in UNHASHED}
+        doc["paragrid_numbers"] = NUMBERS_VERSION
         for entry in doc.get("per_target", {}).values():
             entry.pop("file", None)
         doc["corpora"] = {name: fingerprints[name] for name in sorted(self.corpora)}

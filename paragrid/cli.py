@@ -77,7 +77,7 @@ def _cmd_tune(args: argparse.Namespace) -> None:
 
     run_tuning(args.spec, storage=args.storage, address=args.address, verbose=args.verbose,
                num_samples=args.num_samples, time_budget_s=args.time_budget, targets=args.target,
-               features_dir=args.features_dir, max_concurrent=args.max_concurrent)
+               features_dir=args.features_dir, max_concurrent=args.max_concurrent, nested=args.nested)
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -160,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wall-clock limit of this call, per corpus")
     p.add_argument("--target", action="append", default=None,
                    help="tune only this target corpus (repeatable)")
+    p.add_argument("--nested", action="store_true",
+                   help="nested tuning: one search per outer step on its training and validation "
+                        "folds only, the step's test fold scored once with its choice (leakage-free)")
     p.add_argument("--max-concurrent", type=int, default=None,
                    help="trials at a time (default: as many as fit)")
     p.add_argument("--features-dir", default=None,

@@ -209,7 +209,7 @@ def test_demo_timing_times_every_stage(ray_running, tmp_path, capsys):
             "resources": {"cpu": 1, "gpu": 0}, "max_failures": 0}
     path = tmp_path / "benchdemo.yaml"
     path.write_text(yaml.safe_dump(spec))
-    res = script("demo_timing").main(["--spec", str(path), "--utterances", "12", "--speakers", "4",
+    res = script("demo_timing").main(["--spec", str(path), "--utterances", "60", "--speakers", "4",
                                       "--synth-jobs", "1", "--workdir", str(tmp_path / "work")])
     out = capsys.readouterr().out
     assert_section(out, f"demo_timing ({path}, end to end)", "| stage | wall s | share |")
@@ -217,7 +217,7 @@ def test_demo_timing_times_every_stage(ray_running, tmp_path, capsys):
     assert "of the end-to-end wall time** (target < 5%)" in out
     assert list(result_line(out)["stages_s"]) == ["1 synthesise", "2 extract", "3 grid (Ray)", "4 report"]
     assert all(s > 0 for s in res["stages_s"].values())
-    assert res["utterances"] == 24 and res["trials"] == 2           # dnn and ptft on synth-a
+    assert res["utterances"] == 120 and res["trials"] == 2           # dnn and ptft on synth-a
     assert res["corpus_mapping"] == {} and res["spec_name"] == "benchdemo"
     g = res["grid"]
     assert g["slots"] == os.cpu_count() and g["unstamped_sources"] == 0

@@ -141,3 +141,74 @@ def test_grid_on_two_nodes_resumes_after_an_interrupt_and_refuses_a_second_write
     nodes = res.groupby("trial_id").node.first()
     assert nodes.nunique() == 2, nodes.to_dict()  # "ip:node-id" of two raylets
     assert "Traceback" not in again.stdout + again.stderr
+
+
+def _raylet_of_worker(tmp_marker: str, worker_port: int) -> list[int]:
+    """Pids of the worker node's raylet: the cluster's raylet whose command line names the
+    worker's own dashboard-agent port (the head's names another)."""
+    from grid_helpers import _proc_table
+
+    return [pid for pid, (_, cmd) in _proc_table().items()
+            if tmp_marker in cmd and "raylet" in cmd.split(" ")[0] and str(worker_port) in cmd]
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_grid_survives_the_loss_of_a_worker_node_with_nothing_lost_or_doubled(tmp_path):
+    """Kill the worker node's raylet mid-grid: the in-flight pack is retried on the head, the
+    grid completes, and every (trial, fold) row equals a one-node run's."""
+    tmp = tempfile.mkdtemp(prefix="pgray-", dir="/tmp")
+    env = quiet_env()
+    port, dash, *agents = free_ports(8)
+    common = ["--num-cpus=1", "--object-store-memory=100000000", "--disable-usage-stats"]
+    write_corpora(tmp_path)
+    spec = write_spec(tmp_path, tiny_spec(targets=["ca", "cb"], repeats=4, methods=["dnn"], max_failures=3,
+                                          resources={"cpu": 1, "gpu": 0, "pack": 2},
+                                          training={"max_epochs": 150, "batch_size": 8}))
+    try:
+        try:
+            _ray_start(["--head", f"--port={port}", f"--temp-dir={tmp}", "--include-dashboard=false", *common,
+                        f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={agents[0]}",
+                        f"--metrics-export-port={agents[1]}", f"--runtime-env-agent-port={agents[2]}"], env)
+            _ray_start([f"--address=127.0.0.1:{port}", *common,
+                        f"--dashboard-agent-listen-port={agents[3]}", f"--metrics-export-port={agents[4]}",
+                        f"--runtime-env-agent-port={agents[5]}"], env)
+        except (RuntimeError, subprocess.TimeoutExpired) as err:
+            pytest.skip(f"cannot start a two-node Ray cluster in this sandbox: {err}")
+        victim = _raylet_of_worker(tmp, agents[3])
+        if len(victim) != 1:
+            pytest.skip(f"cannot tell the worker node's raylet apart on this machine (found {victim})")
+        runs = tmp_path / "runs"
+        grid = subprocess.Popen(_cli("run", str(spec), "--storage", str(runs), "--address", f"127.0.0.1:{port}"),
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.time() + 240
+            while not list(runs.glob("tiny/trials/*/done.json")):
+                assert grid.poll() is None, grid.stdout.read()[-2000:]
+                assert time.time() < deadline, "no trial finished in time"
+                time.sleep(0.05)
+            import os
+
+            os.kill(victim[0], signal.SIGKILL)  # the worker node is gone
+            out, _ = grid.communicate(timeout=400)
+        finally:
+            if grid.poll() is None:
+                grid.kill()
+        assert grid.returncode == 0, out[-3000:]
+        assert "Traceback" not in out and "raylet" not in out.lower(), out[-3000:]  # Ray's dumps go to the log
+    finally:
+        left = stop_processes(processes_of(tmp))
+        if not left:
+            shutil.rmtree(tmp, ignore_errors=True)
+    res = pd.read_parquet(runs / "tiny" / "results.parquet")
+    assert len(res) == 8 * 4 and not res.duplicated(["trial_id", "fold"]).any()
+
+    # the same grid on one local node: the same numbers, row for row
+    alone = subprocess.run(_cli("run", str(spec), "--storage", str(tmp_path / "alone")), env=env,
+                           capture_output=True, text=True, timeout=400)
+    assert alone.returncode == 0, alone.stdout[-2000:] + alone.stderr[-2000:]
+    ref = pd.read_parquet(tmp_path / "alone" / "tiny" / "results.parquet")
+    key = ["trial_id", "fold"]
+    cols = ["test_uar", "val_uar", "best_epoch", "epochs_run", "confusion"]
+    pd.testing.assert_frame_equal(res.sort_values(key)[key + cols].reset_index(drop=True),
+                                  ref.sort_values(key)[key + cols].reset_index(drop=True))

@@ -71,8 +71,8 @@ def _ensure_experiment(uri: str, name: str, artifacts: str) -> None:
 
     import mlflow
 
-    for name in ("mlflow", "alembic"):  # "Creating initial MLflow database tables..." is noise here
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for logger in ("mlflow", "alembic"):  # "Creating initial MLflow database tables..." is noise here
+        logging.getLogger(logger).setLevel(logging.WARNING)
     client = mlflow.MlflowClient(tracking_uri=uri)
     if client.get_experiment_by_name(name) is None:
         client.create_experiment(name, artifact_location=artifacts)

@@ -50,6 +50,8 @@ def test_result_grid_holds_each_units_summary_and_agrees_with_the_results(tracke
 def test_mlflow_has_one_run_per_unit_with_coordinates_metrics_and_the_spec(tracked_run):
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tracked_run.path / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny")
+    # artifacts next to the run, not in whatever folder the user started from
+    assert experiment.artifact_location == (tracked_run.path / "mlartifacts").resolve().as_uri()
     runs = client.search_runs([experiment.experiment_id])
     grid = tracked_run.result_grid.get_dataframe().set_index("unit_id")
     assert sorted(r.data.tags["paragrid.unit_id"] for r in runs) == sorted(grid.index)

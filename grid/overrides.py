@@ -16,8 +16,8 @@ import dataclasses
 from pathlib import Path
 
 from paragrid.errors import UserError
-from paragrid.grid.spec import (Spec, TargetSettings, _check_keys, _parse_yaml, check_architecture,
-                                check_training)
+from paragrid.grid.spec import Spec, TargetSettings, _check_keys, _parse_yaml
+from paragrid.grid.spec_validate import check_architecture, check_training
 
 
 def _targets(s: Spec) -> list[str]:

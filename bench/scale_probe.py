@@ -43,6 +43,8 @@ def parse_args(argv=None):
     ap.add_argument("--epochs", type=int, default=None, help="override the spec's max_epochs")
     ap.add_argument("--address", default=None)
     ap.add_argument("--fresh", action="store_true", help="delete earlier runs of this size first")
+    ap.add_argument("--plan-only", action="store_true",
+                    help="only plan the grid (spec, corpora, checks, units, packs): time and driver memory")
     ap.add_argument("--log", default=None, help="write the grid's console lines, stamped with seconds "
                                                   "since the start, to this file (the ETA against the true end)")
     return ap.parse_args(argv)
@@ -115,6 +117,15 @@ def main(argv=None) -> dict:
                        PackPolicy(setting=s.resources["pack"], gpu=0.0, slots=slots))
     t_plan = time.perf_counter() - t0
     n_trials = len(plan.trials)
+    if args.plan_only:
+        peak = benchlib.peak_rss_mib()
+        body = benchlib.md_table(["trials", "units planned (packs + sources)", "plan s", "driver peak RSS MiB"],
+                                 [[n_trials, len(units), f"{t_plan:.1f}", f"{peak:.0f}"]])
+        body += "\n\nPlanning only (no Ray, nothing trained): spec, corpora, corpus checks, source models, packs."
+        result = {"trials": n_trials, "units": len(units), "plan_s": t_plan, "driver_peak_mib": peak}
+        benchlib.emit(benchlib.section(f"Scale probe, planning only: {n_trials} trials", info, load0,
+                                       benchlib.load(), body), result, args.record)
+        return result
 
     with benchlib.contained(threads=1):
         t0 = time.perf_counter()
@@ -139,7 +150,7 @@ def main(argv=None) -> dict:
     rows = [[n_trials, len(units), n_units, f"{wall:.1f}", f"{train_s:.1f}", f"{overhead_ms:.1f}",
              f"{peak:.0f}", f"{t_plan:.1f}", f"{t_resume:.1f}"]]
     body = benchlib.md_table(
-        ["trials", "units planned (packs + sources)", "packs run", "wall s", "training s (sum over packs)",
+        ["trials", "units if unpacked (no calibration)", "packs run", "wall s", "training s (sum over packs)",
          "overhead ms/trial", "driver peak RSS MiB", "plan s", "resume s"], rows)
     body += (f"\n\n{slots} slots; {repeats} repeats of the scale-probe spec, pack {args.pack}; overhead = "
              "(wall x slots - training) / trials. Targets at 10,000 trials: overhead <= 20 ms, driver "

@@ -6,7 +6,7 @@ With a terminal the status is one live line updated in place (tqdm); piped or lo
 lines. The ETA comes from `grid.eta` (measured throughput, bounded change per line) and is
 labelled with what it rests on. Errors are one line naming the unit, its error and its log.
 
-Units come from the runner (`paragrid.grid.work.Unit`, read via `trial.config["unit"]`): `.id`,
+Units come from the runner (`paragrid.grid.work.Unit`, found by `trial.config["unit_id"]`): `.id`,
 `.stage` ("source models", "transfer trials", "dnn baselines"), `.n_trials` (0 for a source
 model, which counts as one model), `.cost` (estimated seconds on one slot, or None).
 """
@@ -23,18 +23,6 @@ from paragrid.grid.calibration import Calibration, calibrate  # noqa: F401 - re-
 from paragrid.grid.eta import EtaEstimator, Forecast, fmt_duration, unit_work  # noqa: F401
 from paragrid.grid.work import STAGES as STAGE_ORDER  # the order stages run in; DNN baselines last
 LIVE_REFRESH_S = 1.0  # the live line's elapsed time ticks at most this often
-
-
-def say(line: str) -> None:
-    print(line, flush=True)
-
-
-def kind_of(item: dict) -> str:
-    """The old item dicts' kind ("source", "transfer", "dnn"): the runner's ordering until it
-    moves to `Unit.stage`."""
-    if item["kind"] == "source":
-        return "source"
-    return "dnn" if item["method"] == "dnn" else "transfer"
 
 
 class Failure(NamedTuple):
@@ -100,9 +88,9 @@ class Progress(tune.Callback):
         self._last_live = 0.0
         self._closed = False
 
-    def __getstate__(self):  # Tune pickles its run config; the live line and stream stay here
+    def __getstate__(self):  # Tune pickles its run config; the live line and the sinks stay here
         state = self.__dict__.copy()
-        state.update(_bar=None, stream=None)
+        state.update(_bar=None, stream=None, out=None, on_done=None, error_of=None, on_tick=None)
         return state
 
     # -- counts

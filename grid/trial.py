@@ -158,7 +158,7 @@ def run_pack(trials: list[Trial], spec: Spec, spec_hash: str, corpora: dict[str,
                        for j in range(len(first.sources))]
     out = train_folds(data, arch, settings, method=first.method, sources=stacked_sources, seeds=seeds,
                       fold_ids=fold_ids, device=device, class_names=classes)
-    forgetting = _forgetting(out.model, parts, spec, corpora, sources, data)
+    forgetting = _forgetting(out.model, parts, spec, corpora, sources, data, stacked_sources)
     share = (time.perf_counter() - t0) / len(trials)  # each trial's share of the pack's wall time
     outputs = []
     for i, p in enumerate(parts):
@@ -185,45 +185,40 @@ def run_trial(trial: Trial, spec: Spec, spec_hash: str, corpora: dict[str, Corpu
 
 
 def _forgetting(model, parts: list[_Part], spec: Spec, corpora: dict[str, Corpus],
-                sources: list[list[tuple[object, dict]]], data) -> list[dict[str, dict[str, list[float]]]]:
+                sources: list[list[tuple[object, dict]]], data, stacked_sources: list) -> list[dict]:
     """Per trial, per source: the source task's test UAR before transfer, after it under the
     source's own head ("after"), and by a linear probe re-fitted on the transferred network's
-    last hidden layer ("probe_after"), each on the source's own corpus and folds."""
+    last hidden layer ("probe_after"), each on the source's own corpus and folds. Computed once
+    per pack and source over every fold-model (each fold's probe is fitted on its own training
+    rows only, so packing changes nothing), then split per trial."""
+    from paragrid.models.pack import stack_data
     from paragrid.models.probe import source_probe_uar
     from paragrid.models.train import source_task_uar
 
-    out = []
-    for i, p in enumerate(parts):
-        per_source: dict[str, dict[str, list[float]]] = {}
-        if p.trial.method == "dnn":
-            out.append(per_source)
-            continue
-        net = _own_sources(model.select(list(range(p.folds.start, p.folds.stop))), sources[i])
-        for name, (src, meta) in zip(p.trial.sources, sources[i]):
-            task, other = parse_source(name)
+    out: list[dict[str, dict[str, list[float]]]] = [{} for _ in parts]
+    first = parts[0].trial
+    if first.method == "dnn":
+        return out
+    for j, name in enumerate(first.sources):
+        task, other = parse_source(name)
+        datas = []
+        for i, p in enumerate(parts):
+            meta = sources[i][j][1]
             if other is None or other == p.trial.target:  # same corpus: the target's steps and x
                 x = data.x if data.x.ndim == 2 else data.x[p.folds]
-                src_data, _ = _task_data(corpora[p.trial.target], spec, p.trial.repeat, p.trial.budget,
-                                         task, meta["classes"], x=x)
+                src, _ = _task_data(corpora[p.trial.target], spec, p.trial.repeat, p.trial.budget, task,
+                                    meta["classes"], x=x)
             else:  # cross-corpus: the source corpus's own split, full budget, its own statistics
-                src_data, _ = _task_data(corpora[other], spec, p.trial.repeat, meta["budget"], task,
-                                         meta["classes"])
-            per_source[name] = {"before": [float(v) for v in meta["test_uar"]],
-                                "after": [float(v) for v in np.asarray(source_task_uar(net, src, src_data))],
-                                "probe_after": [float(v) for v in np.asarray(source_probe_uar(net, src_data))]}
-        out.append(per_source)
+                src, _ = _task_data(corpora[other], spec, p.trial.repeat, meta["budget"], task, meta["classes"])
+            datas.append(src)
+        packed = stack_data(datas)
+        after = np.asarray(source_task_uar(model, stacked_sources[j], packed))
+        probe = np.asarray(source_probe_uar(model, packed))
+        for i, p in enumerate(parts):
+            out[i][name] = {"before": [float(v) for v in sources[i][j][1]["test_uar"]],
+                            "after": [float(v) for v in after[p.folds]],
+                            "probe_after": [float(v) for v in probe[p.folds]]}
     return out
-
-
-def _own_sources(net, trial_sources: list[tuple[object, dict]]):
-    """A trial's slice of the packed model, tied to the trial's own source models again (the pack
-    trained against their stacked copy, equal weights under another identity)."""
-    from paragrid.models.nets import StackedModel
-
-    srcs = [m.to(net.device) for m, _ in trial_sources]
-    return StackedModel(net.method, net.arch, net.n_in, net.n_classes, net.params,
-                        srcs if net.method == "prognet" else (), net.class_names, uid=net.uid,
-                        meta={**net.meta, "source_uids": [s.uid for s in srcs]})
 
 
 def summary(results: pd.DataFrame) -> dict[str, float]:

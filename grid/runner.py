@@ -115,7 +115,7 @@ def _schedule(plan: Plan, to_train, stored, calibration, address, verbose, track
     log_file = plan.run.storage.path(plan.run.name, "logs", "ray-console.log") if plan.run.storage.is_local else None
     with ray_output_to(log_file, verbose, title=f"paragrid run {s.name}") as con, \
             ray_session(address, verbose, say, captured=con.captured) as ray:
-        if say is _say:
+        if say is _say or say is print:
             say = con.say  # the real terminal (Ray's prints to sys.stdout go to the log meanwhile)
         if con.captured:
             say(f"Ray's own output goes to {con.log_path} (-v shows it here)")

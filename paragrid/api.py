@@ -53,9 +53,9 @@ def run(spec, *, storage: str | Path | None = None, address: str | None = None, 
 
     parsed = load_spec(spec, architecture=architecture, features_dir=features_dir)
     grids: list = []
+    extra = {"say": lambda line: None} if quiet else {}  # default: the terminal, also while Ray runs
     path = run_grid(parsed, storage=str(storage) if storage is not None else None, address=address,
-                    verbose=verbose, track=track, say=(lambda line: None) if quiet else print,
-                    on_results=grids.append)
+                    verbose=verbose, track=track, on_results=grids.append, **extra)
     return RunResults(Path(str(path)), result_grid=grids[0] if grids else None)
 
 

@@ -53,23 +53,29 @@ def _ray_start(args: list[str], env: dict) -> None:
         raise RuntimeError(f"ray start failed: {proc.stdout[-1500:]} {proc.stderr[-1500:]}")
 
 
+def _start_two_nodes(tmp: str, env: dict) -> tuple[int, int]:
+    """A head and a worker node (one CPU each) on loopback; (head port, worker's agent port).
+    Skips the test, with the reason, where this sandbox cannot start them."""
+    port, dash, *agents = free_ports(8)
+    common = ["--num-cpus=1", "--object-store-memory=100000000", "--disable-usage-stats"]
+    try:
+        _ray_start(["--head", f"--port={port}", f"--temp-dir={tmp}", "--include-dashboard=false", *common,
+                    f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={agents[0]}",
+                    f"--metrics-export-port={agents[1]}", f"--runtime-env-agent-port={agents[2]}"], env)
+        _ray_start([f"--address=127.0.0.1:{port}", *common,
+                    f"--dashboard-agent-listen-port={agents[3]}", f"--metrics-export-port={agents[4]}",
+                    f"--runtime-env-agent-port={agents[5]}"], env)
+    except (RuntimeError, subprocess.TimeoutExpired) as err:
+        pytest.skip(f"cannot start a two-node Ray cluster in this sandbox: {err}")
+    return port, agents[3]
+
+
 @pytest.fixture(scope="module")
 def cluster():
     # A short private temp dir: Ray's socket paths must stay under 108 characters.
     tmp = tempfile.mkdtemp(prefix="pgray-", dir="/tmp")
-    env = quiet_env()
-    port, dash, *agents = free_ports(8)
-    common = ["--num-cpus=1", "--object-store-memory=100000000", "--disable-usage-stats"]
     try:
-        try:
-            _ray_start(["--head", f"--port={port}", f"--temp-dir={tmp}", "--include-dashboard=false", *common,
-                        f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={agents[0]}",
-                        f"--metrics-export-port={agents[1]}", f"--runtime-env-agent-port={agents[2]}"], env)
-            _ray_start([f"--address=127.0.0.1:{port}", *common,
-                        f"--dashboard-agent-listen-port={agents[3]}", f"--metrics-export-port={agents[4]}",
-                        f"--runtime-env-agent-port={agents[5]}"], env)
-        except (RuntimeError, subprocess.TimeoutExpired) as err:
-            pytest.skip(f"cannot start a two-node Ray cluster in this sandbox: {err}")
+        port, _ = _start_two_nodes(tmp, quiet_env())
         yield f"127.0.0.1:{port}"
     finally:
         left = stop_processes(processes_of(tmp))
@@ -159,23 +165,13 @@ def test_grid_survives_the_loss_of_a_worker_node_with_nothing_lost_or_doubled(tm
     grid completes, and every (trial, fold) row equals a one-node run's."""
     tmp = tempfile.mkdtemp(prefix="pgray-", dir="/tmp")
     env = quiet_env()
-    port, dash, *agents = free_ports(8)
-    common = ["--num-cpus=1", "--object-store-memory=100000000", "--disable-usage-stats"]
     write_corpora(tmp_path)
     spec = write_spec(tmp_path, tiny_spec(targets=["ca", "cb"], repeats=4, methods=["dnn"], max_failures=3,
                                           resources={"cpu": 1, "gpu": 0, "pack": 2},
                                           training={"max_epochs": 150, "batch_size": 8}))
     try:
-        try:
-            _ray_start(["--head", f"--port={port}", f"--temp-dir={tmp}", "--include-dashboard=false", *common,
-                        f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={agents[0]}",
-                        f"--metrics-export-port={agents[1]}", f"--runtime-env-agent-port={agents[2]}"], env)
-            _ray_start([f"--address=127.0.0.1:{port}", *common,
-                        f"--dashboard-agent-listen-port={agents[3]}", f"--metrics-export-port={agents[4]}",
-                        f"--runtime-env-agent-port={agents[5]}"], env)
-        except (RuntimeError, subprocess.TimeoutExpired) as err:
-            pytest.skip(f"cannot start a two-node Ray cluster in this sandbox: {err}")
-        victim = _raylet_of_worker(tmp, agents[3])
+        port, worker_agent_port = _start_two_nodes(tmp, env)
+        victim = _raylet_of_worker(tmp, worker_agent_port)
         if len(victim) != 1:
             pytest.skip(f"cannot tell the worker node's raylet apart on this machine (found {victim})")
         runs = tmp_path / "runs"

@@ -107,12 +107,12 @@ def make_units(plan: Plan, to_train: list[SourceJob], costs: CostModel, policy: 
             n_rows=corpus.n, n_in=corpus.x.shape[1], width=s.arch_for(first.target)["width"],
             layers=s.arch_for(first.target)["layers"], n_classes=len(set(corpus.labels[s.task].tolist())),
             batch_size=s.training_for(first.target)["batch_size"], columns=columns)
-        est = [costs.trial(t) for t in trials]
-        mean_cost = None if any(e is None for e in est) else sum(est) / len(est)
+        est = {t.trial_id: costs.trial(t) for t in trials}
+        mean_cost = None if None in est.values() else sum(est.values()) / len(est)
         size = pack_size(policy, len(trials), n_single, mean_cost, s.k, fold_bytes)
         for chunk in split(trials, size):
             members = [PackedTrial(t, tuple(j.key for j in plan.per_trial[t.trial_id])) for t in chunk]
-            cost = None if mean_cost is None else sum(costs.trial(t) for t in chunk)
+            cost = None if mean_cost is None else sum(est[t.trial_id] for t in chunk)
             units.append(pack_unit(members, cost))
     return order_units(units, costs)
 

@@ -61,8 +61,8 @@ def run_grid(spec, storage: str | None = None, address: str | None = None, verbo
     s = spec if not isinstance(spec, (str, Path)) else load_spec(spec, architecture=architecture,
                                                                  features_dir=features_dir)
     plan = plan_grid(s, storage, say)
-    tracking = parse_track(track, plan.run.storage.path(plan.run.name)) if plan.run.storage.is_local \
-        else parse_track(track, ".")
+    # a local MLflow store lives in the run folder (on remote storage: the current folder)
+    tracking = parse_track(track, plan.run.storage.path(plan.run.name) if plan.run.storage.is_local else ".")
     with RunLock(plan.run, say) as lock:
         _write_run_files(plan, say)
         find_finished(plan)

@@ -23,6 +23,7 @@ import traceback
 from dataclasses import dataclass
 
 from paragrid.errors import UserError
+from paragrid.grid.plan import is_done
 from paragrid.grid.sources import Corpus, ModelStore
 from paragrid.grid.spec import Spec
 from paragrid.grid.store import RunDir, Storage
@@ -94,8 +95,8 @@ def _source(unit: Unit, ctx: WorkerContext, storage: Storage, device: str, node:
 
     models = ModelStore(storage)
     job = unit.source
-    if models.has(job.key):
-        _, meta = models.load(job.key, "cpu")
+    if models.has(job.key):  # trained by an earlier attempt or run: its record is enough
+        meta = storage.read_json("source-models", job.key, "meta.json")
     else:
         t0 = time.time()
         model, meta = train_source(job, ctx.spec, ctx.corpora, device)
@@ -116,7 +117,7 @@ def _pack(unit: Unit, ctx: WorkerContext, run: RunDir, storage: Storage, device:
     from paragrid.grid.trial import run_pack, summary
 
     # Resume inside a pack: trials whose files exist (an earlier attempt wrote them) are not redone.
-    todo = [m for m in unit.members if not _done(run, m.trial_id, ctx.spec_hash)]
+    todo = [m for m in unit.members if not is_done(run, m.trial_id, ctx.spec_hash)]
     written = []
     if todo:
         models = ModelStore(storage)
@@ -137,11 +138,6 @@ def _pack(unit: Unit, ctx: WorkerContext, run: RunDir, storage: Storage, device:
     out = summary(pd.concat(frames, ignore_index=True))
     out["trials_resumed"] = len(unit.members) - len(todo)
     return out
-
-
-def _done(run: RunDir, trial_id: str, spec_hash: str) -> bool:
-    done = run.trial_done(trial_id)
-    return bool(done) and done.get("spec_hash") == spec_hash
 
 
 def _matches(pattern: str, unit: Unit) -> bool:

@@ -15,7 +15,6 @@ numbers make the paired method comparisons of the statistics less noisy.
 """
 from __future__ import annotations
 
-import json
 import socket
 import time
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from paragrid.grid.sources import Corpus, SourceJob, classes_of, encode, steps_f
 from paragrid.grid.spec import Spec, Trial, parse_source
 from paragrid.grid.folds import FoldSteps, repeat_seed
 
-__all__ = ["RESULT_COLUMNS", "CURVE_COLUMNS", "train_source", "run_pack", "run_trial", "TARGET_ROLE"]
+__all__ = ["RESULT_COLUMNS", "CURVE_COLUMNS", "train_source", "run_pack", "TARGET_ROLE"]
 
 TARGET_ROLE = "target"
 
@@ -65,8 +64,9 @@ class _Part:
 
 
 def _task_data(corpus: Corpus, spec: Spec, repeat: int, budget: int, task: str,
-               classes: list[str], x: np.ndarray | None = None):
-    """FoldData of one task on one corpus for all steps of a repeat."""
+               classes: list[str], for_target: str, x: np.ndarray | None = None):
+    """FoldData of one task on one corpus for all steps of a repeat, trained with the settings
+    of target `for_target` (a cross-corpus source is a column of that target's networks)."""
     from paragrid.models.train import FoldData
 
     steps = steps_for(corpus, spec, repeat, budget)
@@ -74,13 +74,13 @@ def _task_data(corpus: Corpus, spec: Spec, repeat: int, budget: int, task: str,
         x = zscore(corpus.x, steps, spec.normalisation)
     y = encode(corpus.labels[task], classes, f"corpus '{corpus.name}' task '{task}'")
     return FoldData(x=x, y=y, train=steps.train, val=steps.val, test=steps.test,
-                    n_classes=len(classes), n_full_train=_full_train(corpus, spec, repeat, steps)), steps
+                    n_classes=len(classes), n_full_train=_full_train(corpus, spec, repeat, steps, for_target)), steps
 
 
-def _full_train(corpus: Corpus, spec: Spec, repeat: int, steps: FoldSteps,
-                target: str | None = None) -> np.ndarray | None:
-    """Training rows each step would have at the full budget (training.updates: matched)."""
-    if spec.training_for(target or corpus.name)["updates"] != "matched":
+def _full_train(corpus: Corpus, spec: Spec, repeat: int, steps: FoldSteps, for_target: str) -> np.ndarray | None:
+    """Training rows each step would have at the full budget (None unless training.updates is
+    matched for `for_target`)."""
+    if spec.training_for(for_target)["updates"] != "matched":
         return None
     k = steps.train.shape[0]
     return steps_for(corpus, spec, repeat, k - 2).train.sum(1)
@@ -93,7 +93,7 @@ def train_source(job: SourceJob, spec: Spec, corpora: dict[str, Corpus], device:
     corpus = corpora[job.corpus]
     classes = classes_of(corpus.labels[job.task])
     arch, settings = _settings(spec, job.for_target)
-    data, steps = _task_data(corpus, spec, job.repeat, job.budget, job.task, classes)
+    data, steps = _task_data(corpus, spec, job.repeat, job.budget, job.task, classes, job.for_target)
     seed = repeat_seed(spec.seed, job.repeat)
     out = train_folds(data, arch, settings, method="dnn", seed=_role_seed(seed, source_role(job)),
                       device=device, class_names=classes)
@@ -115,23 +115,20 @@ def _pack_data(trials: list[Trial], spec: Spec, target: Corpus, classes: list[st
     """The pack's FoldData: every trial's steps stacked on the fold axis."""
     from paragrid.models.train import FoldData
 
-    parts, xs, start = [], [], 0
-    full = []
+    parts, xs, fulls, start = [], [], [], 0
     for t in trials:
         steps = steps_for(target, spec, t.repeat, t.budget)
         parts.append(_Part(t, steps, repeat_seed(spec.seed, t.repeat), start))
         start += steps.train.shape[0]
         # corpus normalisation: the same features for every step of every repeat, shared once
         xs.append(zscore(target.x, steps, spec.normalisation, view=True))
-        f = _full_train(target, spec, t.repeat, steps)
-        full.append(steps.train.sum(1) if f is None else f)
+        fulls.append(_full_train(target, spec, t.repeat, steps, target.name))
     shared = spec.normalisation == "corpus"
     x = xs[0][0] if shared else np.concatenate(xs)
     y = encode(target.labels[spec.task], classes, f"corpus '{target.name}' task '{spec.task}'")
     cat = lambda name: np.concatenate([getattr(p.steps, name) for p in parts])  # noqa: E731
-    matched = spec.training_for(target.name)["updates"] == "matched"
     data = FoldData(x=x, y=y, train=cat("train"), val=cat("val"), test=cat("test"), n_classes=len(classes),
-                    n_full_train=np.concatenate(full) if matched else None)
+                    n_full_train=None if fulls[0] is None else np.concatenate(fulls))
     return data, parts
 
 
@@ -177,13 +174,6 @@ def run_pack(trials: list[Trial], spec: Spec, spec_hash: str, corpora: dict[str,
     return outputs
 
 
-def run_trial(trial: Trial, spec: Spec, spec_hash: str, corpora: dict[str, Corpus],
-              sources: list[tuple[object, dict]], device: str, node: str
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One trial alone: a pack of one."""
-    return run_pack([trial], spec, spec_hash, corpora, [sources], device, node)[0]
-
-
 def _forgetting(model, parts: list[_Part], spec: Spec, corpora: dict[str, Corpus],
                 sources: list[list[tuple[object, dict]]], data, stacked_sources: list) -> list[dict]:
     """Per trial, per source: the source task's test UAR before transfer, after it under the
@@ -207,9 +197,10 @@ def _forgetting(model, parts: list[_Part], spec: Spec, corpora: dict[str, Corpus
             if other is None or other == p.trial.target:  # same corpus: the target's steps and x
                 x = data.x if data.x.ndim == 2 else data.x[p.folds]
                 src, _ = _task_data(corpora[p.trial.target], spec, p.trial.repeat, p.trial.budget, task,
-                                    meta["classes"], x=x)
+                                    meta["classes"], p.trial.target, x=x)
             else:  # cross-corpus: the source corpus's own split, full budget, its own statistics
-                src, _ = _task_data(corpora[other], spec, p.trial.repeat, meta["budget"], task, meta["classes"])
+                src, _ = _task_data(corpora[other], spec, p.trial.repeat, meta["budget"], task, meta["classes"],
+                                    p.trial.target)
             datas.append(src)
         packed = stack_data(datas)
         after = np.asarray(source_task_uar(model, stacked_sources[j], packed))
@@ -231,6 +222,3 @@ def summary(results: pd.DataFrame) -> dict[str, float]:
             "epochs_run_mean": stat("epochs_run", np.mean), "best_epoch_mean": stat("best_epoch", np.mean),
             "folds": int(len(results))}
 
-
-def json_list(values) -> str:
-    return json.dumps(list(values))

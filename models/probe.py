@@ -14,6 +14,16 @@ rows' mean and standard deviation, weights from zero, a fixed number of full-bat
 on the mean cross-entropy plus an L2 penalty. Adam is element-wise and every fold steps every
 step, so fold f's probe is independent of the other folds (L-BFGS on the stacked problem would
 share its line search across folds). No randomness: the same inputs give the same probe.
+
+Why the gradient is written out: the probe is one convex problem per fold-model, and a pack of
+a thousand fold-models fits a thousand of them at once, 300 steps each, so its cost is what the
+forgetting measure costs a big grid. The gradient of the mean cross-entropy with respect to the
+logits is (softmax - one-hot) / n, so one step is two batched matmuls, a softmax and torch's
+functional Adam, with the classes on the middle axis (F, C, R): on one CPU thread a softmax
+over a last axis of 4 classes took 65 ms where the middle axis took 9 ms (620 fold-models x
+810 rows), and autograd's cross-entropy backward pays it again. bench/probe_speed.py times the
+two forms of the whole probe (bench/RESULTS.md, "Forgetting probe").
+tests/test_models_probe.py checks the gradient against autograd's in float64.
 """
 
 from __future__ import annotations
@@ -22,11 +32,13 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch.optim.adam import adam as functional_adam
 
 from paragrid.errors import UserError
 from paragrid.models.data import FoldData, gather, padded_rows, prepare
 from paragrid.models.metrics import uar_stacked
 from paragrid.models.nets import StackedModel, hidden_states
+from paragrid.models.optim import BETAS, EPS
 
 PROBE_STEPS = 300
 PROBE_LR = 0.05
@@ -56,6 +68,17 @@ def last_hidden(model: StackedModel, x: torch.Tensor, idx: torch.Tensor, chunk_r
                       for i in range(0, idx.shape[1], step)], dim=1)
 
 
+def probe_gradients(z: torch.Tensor, zt: torch.Tensor, w_t: torch.Tensor, b: torch.Tensor,
+                    target_share: torch.Tensor, row_share: torch.Tensor, l2: float
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of sum_f mean_r CE_f + l2/2 |W|^2 with respect to W^T (F, C, W) and b (F, C, 1),
+    for standardised features z (F, R, W) and zt, its transpose (F, W, R), both contiguous;
+    row_share (F, 1, R) is 1/n_f on fold f's valid rows and 0 on padding, target_share (F, C, R)
+    the one-hot labels times row_share."""
+    g = torch.softmax(torch.baddbmm(b, w_t, zt), dim=1).mul_(row_share).sub_(target_share)  # dL/dlogits
+    return torch.bmm(g, z).add_(w_t, alpha=l2), g.sum(2, keepdim=True)
+
+
 def fit_probe(h: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, n_classes: int, *, steps: int = PROBE_STEPS,
               lr: float = PROBE_LR, l2: float = PROBE_L2) -> LinearProbe:
     """Fit F probes on features h (F, R, W) with labels y (F, R); rows with valid False (padding)
@@ -65,21 +88,23 @@ def fit_probe(h: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, n_classes: 
     mean = (h * v).sum(1, keepdim=True) / n
     var = (((h - mean) ** 2) * v).sum(1, keepdim=True) / n
     scale = torch.sqrt(var + _VAR_FLOOR)
-    z = (h - mean) / scale
-    n_folds, _, width = h.shape
-    w = torch.zeros((n_folds, width, n_classes), dtype=h.dtype, device=h.device, requires_grad=True)
-    b = torch.zeros((n_folds, 1, n_classes), dtype=h.dtype, device=h.device, requires_grad=True)
-    opt = torch.optim.Adam([w, b], lr=lr)
+    z = (h - mean) / scale                                    # (F, R, W)
+    zt = z.transpose(1, 2).contiguous()                       # (F, W, R)
+    n_folds, width, _ = zt.shape
+    row_share = (v / n).transpose(1, 2)                       # (F, 1, R): each row's share of its fold's mean
     target = torch.where(valid, y, 0)
-    inv_n = 1.0 / n.view(n_folds)
-    for _ in range(steps):
-        ce = F.cross_entropy(torch.baddbmm(b, z, w).flatten(0, 1), target.flatten(), reduction="none")
-        per_fold = (ce.view(valid.shape) * valid).sum(1) * inv_n    # each fold's own mean loss
-        loss = per_fold.sum() + 0.5 * l2 * (w ** 2).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return LinearProbe(mean, scale, w.detach(), b.detach())
+    target_share = F.one_hot(target, n_classes).to(h.dtype).transpose(1, 2) * row_share   # (F, C, R)
+    w_t = torch.zeros((n_folds, n_classes, width), dtype=h.dtype, device=h.device)
+    b = torch.zeros((n_folds, n_classes, 1), dtype=h.dtype, device=h.device)
+    params = [w_t, b]
+    m1, m2 = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
+    counts = [torch.zeros((), dtype=torch.float32, device=h.device) for _ in params]
+    with torch.no_grad():
+        for _ in range(steps):
+            grads = probe_gradients(z, zt, w_t, b, target_share, row_share, l2)
+            functional_adam(params, list(grads), m1, m2, [], counts, foreach=False, amsgrad=False,
+                            beta1=BETAS[0], beta2=BETAS[1], lr=lr, weight_decay=0.0, eps=EPS, maximize=False)
+    return LinearProbe(mean, scale, w_t.transpose(1, 2).contiguous(), b.transpose(1, 2).contiguous())
 
 
 def source_probe_uar(transferred: StackedModel, source_data: FoldData, *, steps: int = PROBE_STEPS,

@@ -106,6 +106,16 @@ def test_step_breakdown_accounts_for_the_whole_step(capsys):
     assert 0 < res["matmul_floor_ms_per_step"] and res["peak_cpu_gflops"] > 0
 
 
+def test_probe_speed_times_both_forms_and_checks_they_are_one_algorithm(capsys):
+    res = script("probe_speed").main(["--folds", "6", "--rows", "40", "--width", "5", "--classes", "3",
+                                      "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert_section(out, "Forgetting probe: written-out gradient vs autograd", "| fold-models | rows |")
+    assert result_line(out)["folds"] == 6
+    assert res["written_out_s"] > 0 and res["textbook_s"] > 0
+    assert res["float64_max_diff"] < 1e-8
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")  # a tiny source task may predict one class in a fold
 def test_source_cache_gives_bit_identical_training():
     """The prognet source-column cache (models/train.py) changes where the frozen columns' hidden

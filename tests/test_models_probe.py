@@ -9,7 +9,7 @@ from paragrid.errors import UserError
 from paragrid.models.config import Architecture
 from paragrid.models.data import FoldData
 from paragrid.models.nets import StackedModel
-from paragrid.models.probe import source_probe_uar
+from paragrid.models.probe import fit_probe, probe_gradients, source_probe_uar
 from paragrid.models.train import train_folds
 
 pytestmark = NO_STRAY_CHANCE_WARNINGS
@@ -87,3 +87,55 @@ def test_probe_misuse_is_a_user_error(transferred):
                                         src_data.test, 4))
     with pytest.raises(UserError, match="StackedModel"):
         source_probe_uar("model.pt", src_data)
+
+
+def _padded_problem(n_folds=3, rows=50, width=5, classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(n_folds, rows, width, generator=g, dtype=torch.float64) * 2 + 0.5
+    y = torch.randint(0, classes, (n_folds, rows), generator=g)
+    valid = torch.rand(n_folds, rows, generator=g) > 0.2      # some padding rows in every fold
+    return h, y, valid
+
+
+def _autograd_loss(z, y, valid, w, b, l2):
+    """The probe's objective as written in the module docstring: per fold the mean cross-entropy
+    over its valid rows, summed over folds, plus l2/2 |W|^2."""
+    ce = torch.nn.functional.cross_entropy(torch.baddbmm(b, z, w).flatten(0, 1), torch.where(valid, y, 0).flatten(),
+                                           reduction="none").view(valid.shape)
+    return ((ce * valid).sum(1) / valid.sum(1)).sum() + 0.5 * l2 * (w ** 2).sum()
+
+
+def test_the_written_out_gradient_equals_autograd_on_the_objective():
+    h, y, valid = _padded_problem()
+    z = h.clone()
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(3, 5, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, 1, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    _autograd_loss(z, y, valid, w, b, 0.3).backward()
+    share = (valid.double() / valid.sum(1, keepdim=True)).unsqueeze(1)                      # (F, 1, R)
+    target = torch.nn.functional.one_hot(torch.where(valid, y, 0), 3).double().transpose(1, 2) * share
+    gw_t, gb = probe_gradients(z, z.transpose(1, 2).contiguous(), w.detach().transpose(1, 2).contiguous(),
+                               b.detach().transpose(1, 2).contiguous(), target, share, 0.3)
+    torch.testing.assert_close(gw_t.transpose(1, 2), w.grad, rtol=0, atol=1e-12)
+    torch.testing.assert_close(gb.transpose(1, 2), b.grad, rtol=0, atol=1e-12)
+
+
+def test_fit_probe_is_300_torch_adam_steps_on_that_objective():
+    """The reference: torch.optim.Adam and autograd on the standardised features, in float64
+    (where rounding cannot be amplified by Adam's normalised steps)."""
+    h, y, valid = _padded_problem(seed=2)
+    probe = fit_probe(h, y, valid, 3)
+    v = valid.double().unsqueeze(-1)
+    n = v.sum(1, keepdim=True)
+    mean = (h * v).sum(1, keepdim=True) / n
+    z = (h - mean) / torch.sqrt((((h - mean) ** 2) * v).sum(1, keepdim=True) / n + 1e-4)
+    w = torch.zeros(3, 5, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(3, 1, 3, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([w, b], lr=0.05)
+    for _ in range(300):
+        opt.zero_grad()
+        _autograd_loss(z, y, valid, w, b, 1e-4).backward()
+        opt.step()
+    torch.testing.assert_close(probe.weight, w.detach(), rtol=0, atol=1e-9)
+    torch.testing.assert_close(probe.bias, b.detach(), rtol=0, atol=1e-9)
+    assert probe.weight.abs().max() > 0.1                              # it did move from zero

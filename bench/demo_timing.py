@@ -10,7 +10,8 @@ every process below it (Ray's raylet, GCS and workers included; read from /proc)
 second: the demo's peak RSS.
 
 The grid stage is split with the stamps the trials leave (time.time(), one clock on one
-machine): target trials in `<run>/trials/*/done.json` (t_enter, t_train0, t_train1, t_written),
+machine): target units (packs of trials) in `<run>/units/*/done.json` (t_enter, t_train0,
+t_train1, t_written, trial_ids),
 source models in `<storage>/source-models/*/meta.json` (t_enter, t_train0, t_train1; only models
 trained in this run carry them). With `slots` trials at a time (cores // resources.cpu), the
 grid offers wall x slots slot-seconds; what training does not fill is the scheduling overhead:
@@ -221,8 +222,12 @@ def _read_json(files) -> list[dict]:
 
 
 def trial_stamps(run_dir: Path) -> list[dict]:
-    """done.json of every finished target trial."""
-    return _read_json(Path(run_dir).glob("trials/*/done.json"))
+    """done.json of every finished target unit (one per pack: its trials share the stamps)."""
+    return _read_json(Path(run_dir).glob("units/*/done.json"))
+
+
+def n_trials(targets: list[dict]) -> int:
+    return sum(len(d.get("trial_ids", [])) for d in targets)
 
 
 def source_stamps(storage: Path) -> list[dict]:
@@ -358,7 +363,7 @@ def main(argv=None) -> dict:
              f"i.e. {g['overhead_wall_s']:.1f} s wall-equivalent (/ {slots} slots), over the {total:.1f} s of "
              f"all four stages; {100 * share_grid:.1f}% of the grid stage alone",
              f"spec {doc.get('name')} ({args.spec}); {n_utt} utterances in {len(CORPORA)} synthetic corpora; "
-             f"{len(targets)} target trials, {g['source_stage']['n']} source models trained in this run"
+             f"{n_trials(targets)} target trials in {len(targets)} units, {g['source_stage']['n']} source models trained in this run"
              + (f" ({g['unstamped_sources']} stored model(s) reused, unstamped)" if g["unstamped_sources"] else "")]
     if args.address:
         notes.append(f"Ray: attached to a running instance (--address {args.address}), so the start-up has no ray.init; "
@@ -373,7 +378,7 @@ def main(argv=None) -> dict:
     if train:
         setup = [d["t_train0"] - d["t_enter"] for d in targets if "t_train0" in d and "t_enter" in d]
         write = [d["t_written"] - d["t_train1"] for d in targets if "t_written" in d and "t_train1" in d]
-        notes.append(f"target trials: training median {statistics.median(train):.1f} s, set-up inside the trial "
+        notes.append(f"target units: training median {statistics.median(train):.1f} s, set-up inside the trial "
                      f"(source models loaded, data) median {statistics.median(setup):.2f} s, writing results "
                      f"median {statistics.median(write):.2f} s")
     notes.append(f"peak summed RSS of this process and all its descendants (Ray included; shared pages count "
@@ -383,7 +388,7 @@ def main(argv=None) -> dict:
                             body + "\n\n" + "\n".join(f"- {s}" for s in notes))
     result = {"bench": "demo_timing", "machine": info, "spec": args.spec, "spec_name": doc.get("name"),
               "repeats": doc.get("repeats"), "corpus_mapping": mapping, "stages_s": stages, "total_s": total,
-              "utterances": n_utt, "trials": len(targets), "trial_train_s": sum(train), "grid": g,
+              "utterances": n_utt, "trials": n_trials(targets), "trial_train_s": sum(train), "grid": g,
               "sched_overhead_share": share, "sched_overhead_share_grid": share_grid,
               "peak_tree_rss_mib": sampler.peak / 2**20, "rss_mib": benchlib.peak_rss_mib(), "load": [load0, load1]}
     benchlib.emit(text, result, args.record)

@@ -10,8 +10,9 @@ once into --workdir, then reused). In one process, this script
   1. plans the grid (spec, corpora, checks, units and packs; no Ray): "plan";
   2. runs it on a local Ray instance (or --address): "wall";
   3. runs it again: everything is done, nothing trains: "resume".
-From the trials' own stamps (done.json: t_train0 / t_train1, one pair per pack) it adds up the
-in-unit training time; with `slots` units at a time the scheduling overhead per trial is
+From the units' own stamps (units/*/done.json and the source models' meta.json: t_train0 /
+t_train1, one pair per pack) it adds up the in-unit training time, source models included;
+with `slots` units at a time the scheduling overhead per trial is
 (wall x slots - training) / trials: Ray start-up, Tune's per-trial cost, the driver's
 bookkeeping and merging, worker start-up, idle slots waiting on source models. Driver memory is
 this process's peak RSS (ru_maxrss), Ray's own processes not included.
@@ -74,15 +75,26 @@ def spec_doc(repeats: int, pack: str, epochs: int | None) -> dict:
     return doc
 
 
-def training_seconds(run_dir: Path) -> tuple[float, int, int]:
-    """(sum of in-unit training seconds, units, trials) from the trials' done.json stamps."""
-    per_unit: dict[str, float] = {}
-    trials = 0
-    for done in run_dir.glob("trials/*/done.json"):
+def training_seconds(run_dir: Path, storage: Path, since: float) -> tuple[float, int, int, int]:
+    """(sum of in-unit training seconds, packs, trials, source models trained) from the units'
+    stamps: done.json (t_train0 / t_train1, one pair per pack) and, for the source models this
+    run trained (t_train0 after `since`; a reused model costs nothing), their meta.json."""
+    train, packs, trials, sources = 0.0, 0, 0, 0
+    for done in run_dir.glob("units/*/done.json"):
         d = json.loads(done.read_text())
-        trials += 1
-        per_unit[d.get("unit_id", d["trial_id"])] = d["t_train1"] - d["t_train0"]
-    return sum(per_unit.values()), len(per_unit), trials
+        if d["t_train0"] < since:
+            continue
+        train += d["t_train1"] - d["t_train0"]
+        packs += 1
+        trials += len(d["trial_ids"])
+    source_units: dict[str, float] = {}  # the models of one source pack share its stamps: count them once
+    for meta in storage.glob("source-models/*/meta.json"):
+        m = json.loads(meta.read_text())
+        if m.get("t_train0", 0.0) >= since:
+            source_units[m.get("unit_id", m["key"])] = m["t_train1"] - m["t_train0"]
+            sources += 1
+    train += sum(source_units.values())
+    return train, packs, trials, sources
 
 
 def main(argv=None) -> dict:
@@ -128,6 +140,7 @@ def main(argv=None) -> dict:
         return result
 
     with benchlib.contained(threads=1):
+        t_since = time.time()
         t0 = time.perf_counter()
         log = open(args.log, "w") if args.log else None
 
@@ -143,21 +156,22 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         run(s, storage=str(storage), address=args.address, quiet=True)
         t_resume = time.perf_counter() - t0
-    train_s, n_units, n_done = training_seconds(run_dir)
+    train_s, n_units, n_done, n_sources = training_seconds(run_dir, storage, t_since)
     overhead_ms = 1000 * (wall * slots - train_s) / max(1, n_trials)
     peak = benchlib.peak_rss_mib()
     load1 = benchlib.load()
-    rows = [[n_trials, len(units), n_units, f"{wall:.1f}", f"{train_s:.1f}", f"{overhead_ms:.1f}",
+    rows = [[n_trials, n_sources, len(units), n_units, f"{wall:.1f}", f"{train_s:.1f}", f"{overhead_ms:.1f}",
              f"{peak:.0f}", f"{t_plan:.1f}", f"{t_resume:.1f}"]]
     body = benchlib.md_table(
-        ["trials", "units if unpacked (no calibration)", "packs run", "wall s", "training s (sum over packs)",
-         "overhead ms/trial", "driver peak RSS MiB", "plan s", "resume s"], rows)
+        ["trials", "source models trained", "units planned (no calibration)", "target packs run", "wall s",
+         "training s (sum over units, sources included)", "overhead ms/trial", "driver peak RSS MiB", "plan s",
+         "resume s"], rows)
     body += (f"\n\n{slots} slots; {repeats} repeats of the scale-probe spec, pack {args.pack}; overhead = "
              "(wall x slots - training) / trials. Targets at 10,000 trials: overhead <= 20 ms, driver "
              "<= 1536 MiB, plan and resume < 30 s.")
     result = {"trials": n_trials, "units": len(units), "packs_run": n_units, "wall_s": wall, "train_s": train_s,
               "overhead_ms_per_trial": overhead_ms, "driver_peak_mib": peak, "plan_s": t_plan,
-              "resume_s": t_resume, "trials_done": n_done, "slots": slots}
+              "resume_s": t_resume, "trials_done": n_done, "slots": slots, "sources_trained": n_sources}
     benchlib.emit(benchlib.section(f"Scale probe: {n_trials} trials", info, load0, load1, body), result,
                   args.record)
     return result

@@ -13,11 +13,28 @@ import time
 from dataclasses import dataclass
 
 
+# Fixed costs measured once on a 2-core machine (bench/RESULTS.md, "Scale probe"), not per run:
+# what one trial costs inside a pack beyond its training (its data, rows and curves) and what one
+# unit costs beyond its trials (source models loaded, files written, the worker's own set-up).
+IN_PACK_TRIAL_S = 0.02
+UNIT_OVERHEAD_S = 0.3
+
+
 @dataclass(frozen=True)
 class Calibration:
     flops_per_s: float       # training + validation arithmetic, as the stacked trainer achieves it
     batch_overhead_s: float  # fixed cost of one optimisation step of the stacked trainer
-    trial_overhead_s: float  # per trial: data preparation, model build, writing files
+    trial_overhead_s: float  # per trial inside a pack: data preparation, model build, its rows
+    unit_overhead_s: float = UNIT_OVERHEAD_S  # per unit (a pack or a source model): loading, writing
+
+    def probe_seconds(self, *, k: int, n_train: float, width: int, n_classes: int) -> float:
+        """The forgetting probe of one source (models/probe.py): PROBE_STEPS full-batch steps over
+        k folds' training rows, each ~ 4 W C flops per row (logits and gradient) plus ~30 C
+        for the softmax and the update, at the trainer's measured rate (1.4x the measured probe
+        of the scale probe's 1 x 8 network: an upper estimate)."""
+        from paragrid.models.probe import PROBE_STEPS
+
+        return PROBE_STEPS * k * n_train * (4 * width * n_classes + 30 * n_classes) / self.flops_per_s
 
     def epoch_seconds(self, *, k: int, n_train: float, n_val: float, n_in: int, n_classes: int,
                       arch: dict, batch_size: int, columns: int = 1) -> float:
@@ -48,21 +65,25 @@ def calibrate(arch: dict, training: dict, x, y, n_classes: int, k: int, threads:
     n_train, n_val = float(data.train.sum(1).mean()), float(val.sum(1).mean())
     architecture = Architecture(**arch)
 
+    def timed(batch: int, epochs: int) -> float:
+        settings = TrainSettings(**{**training, "batch_size": batch, "max_epochs": epochs,
+                                    "patience": None, "curve_stride": 1000})
+        t0 = time.perf_counter()
+        train_folds(data, architecture, settings, device="cpu")
+        return time.perf_counter() - t0
+
     def per_epoch(batch: int) -> tuple[float, float]:
-        """(seconds per epoch, seconds of set-up) from a 1- and a 3-epoch run."""
-        times = []
-        for epochs in (1, 3):
-            settings = TrainSettings(**{**training, "batch_size": batch, "max_epochs": epochs,
-                                        "patience": None, "curve_stride": 1000})
-            t0 = time.perf_counter()
-            train_folds(data, architecture, settings, device="cpu")
-            times.append(time.perf_counter() - t0)
-        epoch = max(1e-6, (times[1] - times[0]) / 2)
-        return epoch, max(0.0, times[0] - epoch)
+        """(seconds per epoch, seconds of set-up) from a 1- and a 3-epoch run, each the best of
+        two: the calibration runs while Ray starts on the same cores, and a single timing was
+        seen 4x too slow under that load (which then made packs 4x too small)."""
+        one, three = (min(timed(batch, e) for _ in range(2)) for e in (1, 3))
+        epoch = max(1e-6, (three - one) / 2)
+        return epoch, max(0.0, one - epoch)
 
     old_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
     try:
+        timed(training["batch_size"], 1)   # untimed: the first call pays one-off imports and allocations
         at_batch, setup = per_epoch(training["batch_size"])
         one_batch, _ = per_epoch(int(data.train.sum(1).max()))
     finally:
@@ -73,4 +94,4 @@ def calibrate(arch: dict, training: dict, x, y, n_classes: int, k: int, threads:
     w, layers = arch["width"], arch["layers"]
     params = x.shape[1] * w + (layers - 1) * w * w + w * n_classes
     flops = 2 * params * k * (3 * n_train + n_val)
-    return Calibration(flops_per_s=flops / rows_time, batch_overhead_s=step, trial_overhead_s=setup + 0.3)
+    return Calibration(flops_per_s=flops / rows_time, batch_overhead_s=step, trial_overhead_s=setup + IN_PACK_TRIAL_S)

@@ -93,8 +93,19 @@ class CostModel:
         return self.cal.trial_overhead_s + training["max_epochs"] * per_epoch
 
     def trial(self, t: Trial) -> float | None:
+        """A trial's seconds inside a pack: training, and a forgetting probe per source."""
         columns = 1 + len(t.sources) if t.method == "prognet" else 1
-        return self._seconds(self.corpora[t.target], self.s.task, t.budget, columns, t.target)
+        train = self._seconds(self.corpora[t.target], self.s.task, t.budget, columns, t.target)
+        if train is None or t.method == "dnn":
+            return train
+        c, s = self.corpora[t.target], self.s
+        probe = self.cal.probe_seconds(k=s.k, n_train=c.n * t.budget / s.k, width=s.arch_for(t.target)["width"],
+                                       n_classes=len(set(c.labels[s.task].tolist())))
+        return train + len(t.sources) * probe
+
+    def unit_overhead(self) -> float:
+        """Seconds a unit costs beyond its trials or source models (0 without a calibration)."""
+        return 0.0 if self.cal is None else self.cal.unit_overhead_s
 
     def source(self, j: SourceJob) -> float | None:
         return self._seconds(self.corpora[j.corpus], j.task, j.budget, 1, j.for_target)

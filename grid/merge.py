@@ -1,15 +1,15 @@
 """The run's merged tables, grown as trials finish, at a cost linear in the work.
 
-Each trial writes its own files (trials/<id>/results.parquet, curves.parquet, done.json); they
-are the truth. The driver merges them into the run's tables without ever rereading or rewriting
-what it merged before:
+Each unit writes its own files (units/<id>/results.parquet, curves.parquet, done.json naming
+its trials); they are the truth. The driver merges them into the run's tables without ever
+rereading or rewriting what it merged before:
   * while the grid runs, each flush (at most every MERGE_EVERY_S) appends ONE part file with the
     trials finished since the last flush to `parts/results-<n>.parquet` and to the curves
     dataset `curves.parquet/part-<n>.parquet` (a folder: pyarrow / pandas read it as one table);
   * at the end of the run (also after Ctrl-C) `results.parquet` is written once from the parts
     (results are small: 10^5 rows are a few MB); curves stay partitioned (they are big).
 A re-run reads only the `trial_id` column of the parts to know what is merged, so resuming a
-finished 10,000-trial grid reads no trial tables at all. Parts of another spec hash (the spec
+finished 10,000-trial grid reads no unit tables at all. Parts of another spec hash (the spec
 changed) are removed first: the tables only ever hold the current spec's trials.
 """
 from __future__ import annotations
@@ -31,7 +31,9 @@ class Merger:
         self.run, self.spec_hash = run, spec_hash
         self.rank = {tid: i for i, tid in enumerate(order)}
         self.merged: set[str] = set()
-        self.pending: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+        self.pending: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}   # by unit id
+        self.pending_ids: dict[str, tuple[str, ...]] = {}
+        self.queued: set[str] = set()                                      # their trial ids
         self.n_parts = 0
         self.wrote = False  # a part was written in this session (results.parquet is then stale)
         self.last = 0.0
@@ -80,33 +82,46 @@ class Merger:
     # -- growing
     @property
     def done(self) -> set[str]:
-        return self.merged | set(self.pending)
+        return self.merged | self.queued
 
-    def collect(self, trial_ids) -> None:
-        """Queue the tables of finished trials not merged yet (their files are the truth)."""
-        for tid in trial_ids:
-            if tid in self.merged or tid in self.pending:
+    def collect(self, units: dict[str, tuple[str, ...]]) -> None:
+        """Queue the tables of finished units ({unit id: trial ids}) whose trials are not merged
+        yet; a unit's done.json is read again, so only files that vouch for themselves count."""
+        def known(t: str) -> bool:
+            return t in self.merged or t in self.queued
+
+        for uid, ids in units.items():
+            if uid in self.pending or all(known(t) for t in ids):
                 continue
-            res, cur, missing = self.run.merge([tid], self.spec_hash)
-            if not missing:
-                self.pending[tid] = (res, cur)
+            marker = self.run.unit_done(uid)
+            if not marker or marker.get("spec_hash") != self.spec_hash:
+                continue
+            res, cur = self.run.read_unit(uid)
+            new = [t for t in marker["trial_ids"] if not known(t)]
+            if len(new) < len(marker["trial_ids"]):  # only what is not merged yet: never a row twice
+                res, cur = res[res["trial_id"].isin(new)], cur[cur["trial_id"].isin(new)]
+            self.pending[uid], self.pending_ids[uid] = (res, cur), tuple(new)
+            self.queued.update(new)
 
-    def add(self, trial_ids) -> None:
-        self.collect(trial_ids)
+    def add(self, units: dict[str, tuple[str, ...]]) -> None:
+        self.collect(units)
         self.flush()
 
     def flush(self, force: bool = False) -> None:
         if not self.pending or (not force and time.time() - self.last < MERGE_EVERY_S):
             return
-        ids = sorted(self.pending, key=lambda t: self.rank.get(t, len(self.rank)))
-        results = pd.concat([self.pending[t][0] for t in ids], ignore_index=True)
-        curves = pd.concat([self.pending[t][1] for t in ids], ignore_index=True)
+        far = len(self.rank)
+        uids = sorted(self.pending, key=lambda u: min((self.rank.get(t, far) for t in self.pending_ids[u]), default=far))
+        results = pd.concat([self.pending[u][0] for u in uids], ignore_index=True)
+        curves = pd.concat([self.pending[u][1] for u in uids], ignore_index=True)
         n = self.n_parts
         # Curves first: a results part that exists vouches for its curves part.
         self.run.storage.write_parquet(curves, *self.run.at(CURVES, f"part-{n:06d}.parquet"))
         self.run.storage.write_parquet(results, *self.run.at(RESULT_PARTS, f"results-{n:06d}.parquet"))
-        self.merged.update(ids)
+        self.merged.update(t for u in uids for t in self.pending_ids[u])
         self.pending.clear()
+        self.pending_ids.clear()
+        self.queued.clear()
         self.n_parts, self.last, self.wrote = n + 1, time.time(), True
 
     def finish(self) -> pd.DataFrame:
@@ -124,7 +139,7 @@ class Merger:
         results = results.iloc[results["trial_id"].map(self.rank).fillna(len(self.rank))
                                .astype(int).argsort(kind="stable")].reset_index(drop=True)
         dup = results.duplicated(["trial_id", "fold"])
-        if dup.any():  # cannot happen with one file per trial; refuse rather than double-count
+        if dup.any():  # collect never queues a merged trial again; refuse rather than double-count
             raise RuntimeError(f"duplicate (trial, fold) rows in {self.run.uri}: "
                                f"{results.loc[dup, 'trial_id'].unique()[:3].tolist()}")
         st.write_parquet(results, *self.run.at("results.parquet"))

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 MIN_UNIT_S = 5.0          # aim: every Tune trial at least this much work
-MAX_CPU_PACK = 64         # trials per pack on the CPU, at most
+MAX_CPU_PACK = 256        # trials per pack on the CPU, at most
 GPU_MEMORY_SHARE = 0.5    # of the device memory a trial's GPU share grants
 DEFAULT_GPU_BYTES = 16 << 30  # assumed device memory when the driver cannot see the GPU
 

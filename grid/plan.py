@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from paragrid.errors import UserError
 from paragrid.grid.estimate import CostModel
@@ -17,7 +17,7 @@ from paragrid.grid.packing import PackPolicy, bytes_per_fold_model, pack_size, s
 from paragrid.grid.sources import Corpus, ModelStore, SourceJob, load_corpora, plan_sources
 from paragrid.grid.spec import Spec, Trial, expand_trials, parse_source
 from paragrid.grid.store import RunDir, Storage
-from paragrid.grid.work import STAGES, PackedTrial, Unit, pack_key, pack_unit, source_unit
+from paragrid.grid.work import STAGES, PackedTrial, Unit, pack_key, pack_unit, source_pack_key, source_unit
 
 
 @dataclass
@@ -34,6 +34,7 @@ class Plan:
     run: RunDir
     models: ModelStore
     finished: set[str]
+    finished_units: dict[str, tuple[str, ...]] = field(default_factory=dict)  # unit id -> its trial ids
 
     @property
     def todo(self) -> list[Trial]:
@@ -67,13 +68,11 @@ def plan_grid(s: Spec, storage: str | None, say=print) -> Plan:
 
 
 def find_finished(plan: Plan) -> None:
-    """Mark the trials whose done.json carries this spec hash (one small read per trial)."""
-    plan.finished = {t.trial_id for t in plan.trials if is_done(plan.run, t.trial_id, plan.spec_hash)}
-
-
-def is_done(run: RunDir, trial_id: str, spec_hash: str) -> bool:
-    done = run.trial_done(trial_id)
-    return bool(done) and done.get("spec_hash") == spec_hash
+    """Mark the trials of units whose done.json carries this spec hash (one small read per
+    unit, whatever the packing of the run that wrote them)."""
+    plan.finished_units = plan.run.finished_units(plan.spec_hash)
+    ours = {t.trial_id for t in plan.trials}
+    plan.finished = {t for ids in plan.finished_units.values() for t in ids if t in ours}
 
 
 def sources_to_train(plan: Plan) -> tuple[list[SourceJob], set[str]]:
@@ -93,28 +92,53 @@ def make_units(plan: Plan, to_train: list[SourceJob], costs: CostModel, policy: 
     short units last, a grid does not end with one long unit running while the other slots idle.
     """
     s = plan.spec
-    units = [source_unit(j, costs.source(j)) for j in to_train]
+    n_single = len(plan.todo) + len(to_train)
+    units = _source_units(plan, to_train, costs, policy, n_single)
     groups: dict[tuple, list[Trial]] = defaultdict(list)
     for t in plan.todo:
         groups[pack_key(t)].append(t)
-    n_single = len(plan.todo)
     for key, trials in groups.items():
         trials.sort(key=lambda t: (t.budget, t.repeat))  # neighbours in a pack share budgets
         first = trials[0]
-        corpus = plan.corpora[first.target]
         columns = 1 + len(first.sources) if first.method == "prognet" else 1
-        fold_bytes = bytes_per_fold_model(
-            n_rows=corpus.n, n_in=corpus.x.shape[1], width=s.arch_for(first.target)["width"],
-            layers=s.arch_for(first.target)["layers"], n_classes=len(set(corpus.labels[s.task].tolist())),
-            batch_size=s.training_for(first.target)["batch_size"], columns=columns)
+        fold_bytes = _fold_bytes(plan, plan.corpora[first.target], s.task, first.target, columns)
         est = {t.trial_id: costs.trial(t) for t in trials}
         mean_cost = None if None in est.values() else sum(est.values()) / len(est)
         size = pack_size(policy, len(trials), n_single, mean_cost, s.k, fold_bytes)
         for chunk in split(trials, size):
             members = [PackedTrial(t, tuple(j.key for j in plan.per_trial[t.trial_id])) for t in chunk]
-            cost = None if mean_cost is None else sum(est[t.trial_id] for t in chunk)
+            cost = None if mean_cost is None else sum(est[t.trial_id] for t in chunk) + costs.unit_overhead()
             units.append(pack_unit(members, cost))
     return order_units(units, costs)
+
+
+def _fold_bytes(plan: Plan, corpus: Corpus, task: str, for_target: str, columns: int) -> int:
+    s = plan.spec
+    return bytes_per_fold_model(
+        n_rows=corpus.n, n_in=corpus.x.shape[1], width=s.arch_for(for_target)["width"],
+        layers=s.arch_for(for_target)["layers"], n_classes=len(set(corpus.labels[task].tolist())),
+        batch_size=s.training_for(for_target)["batch_size"], columns=columns)
+
+
+def _source_units(plan: Plan, to_train: list[SourceJob], costs: CostModel, policy: PackPolicy,
+                  n_single: int) -> list[Unit]:
+    """Source models packed like trials (same task, corpus and settings: one stacked model), so
+    a grid of a thousand repeats does not pay a Tune trial per source model."""
+    s = plan.spec
+    groups: dict[tuple, list[SourceJob]] = defaultdict(list)
+    for j in to_train:
+        groups[source_pack_key(j, s.arch_for(j.for_target), s.training_for(j.for_target))].append(j)
+    units = []
+    for jobs in groups.values():
+        jobs.sort(key=lambda j: (j.repeat, j.budget))  # repeat order: the transfer packs' order
+        est = {j.key: costs.source(j) for j in jobs}
+        mean_cost = None if None in est.values() else sum(est.values()) / len(est)
+        fold_bytes = _fold_bytes(plan, plan.corpora[jobs[0].corpus], jobs[0].task, jobs[0].for_target, 1)
+        size = pack_size(policy, len(jobs), n_single, mean_cost, s.k, fold_bytes)
+        for chunk in split(jobs, size):
+            cost = None if mean_cost is None else sum(est[j.key] for j in chunk) + costs.unit_overhead()
+            units.append(source_unit(chunk, cost))
+    return units
 
 
 def order_units(units: list[Unit], costs: CostModel) -> list[Unit]:
@@ -122,7 +146,7 @@ def order_units(units: list[Unit], costs: CostModel) -> list[Unit]:
         if u.cost is not None:
             return u.cost
         if u.is_source:
-            return float(u.source.budget)
+            return float(sum(j.budget for j in u.jobs))
         return sum(costs.relative_trial(m.trial) for m in u.members)
 
     rank = {stage: i for i, stage in enumerate(STAGES)}

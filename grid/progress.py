@@ -33,13 +33,14 @@ class Failure(NamedTuple):
 
 
 def _count(unit) -> int:
-    """What a unit adds to its stage's count: its trials, or one for a source model."""
-    return unit.n_trials if unit.n_trials > 0 else 1
+    """What a unit adds to its stage's count: its trials, or its source models."""
+    return unit.n_trials if unit.n_trials > 0 else max(1, len(getattr(unit, "jobs", ())))
 
 
 def _noun(unit) -> str:
     if unit.stage == "source models":
-        return "source model"
+        n = len(getattr(unit, "jobs", ()))
+        return "source model" if n <= 1 else f"pack of {n} source models"
     return "trial" if unit.n_trials <= 1 else f"pack of {unit.n_trials} trials"
 
 

@@ -50,8 +50,10 @@ class TrialRecord:
     pack_size: int
 
 
-def result_rows(rec: TrialRecord, out, spec: Spec, spec_hash: str, hostname: str) -> pd.DataFrame:
-    """One row per fold of `rec.trial`, read from the packed outcome `out` (a FoldOutcome)."""
+def result_rows(rec: TrialRecord, out, spec: Spec, spec_hash: str, hostname: str) -> list[dict]:
+    """One row per fold of `rec.trial`, read from the packed outcome `out` (a FoldOutcome);
+    `results_frame` makes the table of a whole pack's rows at once (one frame, not one per trial:
+    building a 10-row frame cost ~30 ms, more than a tiny trial's training)."""
     t, sl = rec.trial, rec.folds
     a, s = spec.arch_for(t.target), spec.training_for(t.target)
     origin, arch_file = spec.origin_for(t.target)
@@ -100,6 +102,11 @@ def result_rows(rec: TrialRecord, out, spec: Spec, spec_hash: str, hostname: str
             "val_unit": rec.steps.val_unit[f] if rec.steps.val_unit else None,
             "rng": getattr(out, "rng", "generator"),  # the random-stream kind (models/streams.py)
         })
+    return rows
+
+
+def results_frame(rows: list[dict]) -> pd.DataFrame:
+    """The results table (docs/FORMATS.md section 4) of rows made by result_rows, typed."""
     results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     return results.astype({**{c: "float64" for c in FLOAT_OR_NULL}, "patience": "Int64",
                            "architecture_file": "string",

@@ -27,7 +27,7 @@ from paragrid.errors import UserError
 from paragrid.grid.estimate import CalibrationThread, CostModel
 from paragrid.grid.merge import Merger
 from paragrid.grid.packing import PackPolicy
-from paragrid.grid.plan import Plan, find_finished, is_done, make_units, plan_grid, sources_to_train
+from paragrid.grid.plan import Plan, find_finished, make_units, plan_grid, sources_to_train
 from paragrid.grid.spec import load_spec
 from paragrid.grid.store import RunDir, RunLock
 from paragrid.grid.trainable import FAULT_ENV, USER_FAULT_ENV, WorkerContext, error_parts, run_unit
@@ -67,7 +67,7 @@ def run_grid(spec, storage: str | None = None, address: str | None = None, verbo
         _write_run_files(plan, say)
         find_finished(plan)
         merger = Merger(plan.run, plan.spec_hash, [t.trial_id for t in plan.trials])
-        merger.collect(sorted(plan.finished - merger.merged))
+        merger.collect(plan.finished_units)
         if not plan.todo:
             merger.finish()
             say(f"nothing to do: all {len(plan.trials)} trials of '{s.name}' are finished (spec_hash "
@@ -84,14 +84,14 @@ def run_grid(spec, storage: str | None = None, address: str | None = None, verbo
         finally:
             # Also on Ctrl-C: every trial whose files are durable is in the tables, including
             # those that finished after Tune's last report reached the driver.
-            merger.collect([t.trial_id for t in plan.todo if is_done(plan.run, t.trial_id, plan.spec_hash)])
+            merger.collect(plan.run.finished_units(plan.spec_hash))
             results = merger.finish()
         n_done = len(merger.done)
         say(f"finished {n_done}/{len(plan.trials)} trials in {_fmt(time.time() - t_start)}; "
             f"results: {plan.run.uri}/results.parquet ({len(results)} rows), curves.parquet/")
         if failures or n_done < len(plan.trials):
             first = failures[0] if failures else ("?", "not finished", "")
-            n_src = sum(f[0].startswith("source.") for f in failures)
+            n_src = sum(_models_in(f[0]) for f in failures if f[0].startswith("source."))
             raise TrialsFailed(
                 f"{len(plan.trials) - n_done} of {len(plan.trials)} trials did not finish"
                 f"{f' ({n_src} source model(s) failed)' if n_src else ''}; first failure: "
@@ -132,7 +132,7 @@ def _schedule(plan: Plan, to_train, stored, calibration, address, verbose, track
 
         def on_done(unit: Unit) -> None:
             if not unit.is_source:
-                merger.add(unit.trial_ids)
+                merger.add({unit.id: unit.trial_ids})
 
         def on_tick() -> None:  # every Tune step; both are rate-limited
             merger.flush()
@@ -158,6 +158,12 @@ def _schedule(plan: Plan, to_train, stored, calibration, address, verbose, track
         finally:
             progress.close()
     return [tuple(f) for f in progress.failures]
+
+
+def _models_in(source_unit_id: str) -> int:
+    """Source models in a source unit, from its id ("<first job id>+<more>", grid/work.py)."""
+    more = source_unit_id.rsplit("+", 1)
+    return 1 + int(more[1]) if len(more) == 2 and more[1].isdigit() else 1
 
 
 def _result_path(run: RunDir) -> Path | str:
@@ -190,8 +196,10 @@ def _print_plan(plan: Plan, units: list[Unit], stored: set[str], say) -> None:
     s = plan.spec
     say(f"grid '{s.name}' (spec_hash {plan.spec_hash}) -> {plan.run.uri}")
     by_stage = {st: [u for u in units if u.stage == st] for st in (SOURCE_STAGE, TRANSFER_STAGE, DNN_STAGE)}
-    n_src = len(by_stage[SOURCE_STAGE])
-    say(f"  1. {SOURCE_STAGE}: {n_src} to train" + (f" ({len(stored)} already stored)" if stored else ""))
+    src = by_stage[SOURCE_STAGE]
+    n_src = sum(len(u.jobs) for u in src)
+    say(f"  1. {SOURCE_STAGE}: {n_src} to train" + (f" in {len(src)} pack(s)" if n_src != len(src) else "")
+        + (f" ({len(stored)} already stored)" if stored else ""))
     for i, stage in enumerate((TRANSFER_STAGE, DNN_STAGE), start=2):
         us = by_stage[stage]
         n = sum(u.n_trials for u in us)

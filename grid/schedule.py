@@ -108,9 +108,11 @@ def unit_config(unit: Unit) -> dict:
     """A Tune trial's config: flat, readable coordinates of its unit (Tune's loggers, MLflow params
     and the Ray dashboard show them); the worker looks the unit itself up by `unit_id`."""
     if unit.is_source:
-        j = unit.source
-        return {"unit_id": unit.id, "stage": unit.stage, "kind": "source", "task": j.task, "corpus": j.corpus,
-                "budgets": str(j.budget), "repeats": str(j.repeat), "n_trials": 0}
+        js = unit.jobs
+        return {"unit_id": unit.id, "stage": unit.stage, "kind": "source", "task": js[0].task,
+                "corpus": js[0].corpus, "budgets": ",".join(str(b) for b in sorted({j.budget for j in js})),
+                "repeats": ",".join(str(r) for r in sorted({j.repeat for j in js})), "n_trials": 0,
+                "n_models": len(js)}
     ts = [m.trial for m in unit.members]
     return {"unit_id": unit.id, "stage": unit.stage, "kind": "pack", "method": ts[0].method,
             "sources": ts[0].sources_label, "target": ts[0].target,
@@ -185,7 +187,8 @@ def make_searcher(units: list[Unit], stored: set[str], on_drop: Callable[[Unit, 
             unit = self.by_trial.get(trial_id)
             if unit is not None and unit.is_source:
                 ok = not error and not (result or {}).get("user_error")
-                self.source_finished(unit.source.key, ok)
+                for key in sorted(unit.provides):
+                    self.source_finished(key, ok)
 
     return DependencySearcher()
 

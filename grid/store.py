@@ -1,14 +1,19 @@
 """Where a run's files live: a local folder, a shared filesystem, or any URI pyarrow.fs accepts.
 
 Every file is written atomically (temporary name + move), so a file that exists is complete:
-that is what makes resume safe. A trial's files are the unit of resume; the run's merged
-tables are rebuilt from them and can always be regenerated.
+that is what makes resume safe. A unit's files (a pack of trials trained together, or one
+trial) are the unit of resume: a pack's trials finish together, so they are written together,
+one file per table, not one per trial (per-trial files cost ~21 ms of writing on the worker
+and ~15 ms of reading on the driver per trial, measured on 62 tiny trials on 2 cores: more
+than such a trial's training inside a pack). The run's merged tables are rebuilt from the
+units' files and can always be regenerated.
 
 Layout of a run (`<storage>/<spec name>/`):
     spec.yaml               the resolved spec (with its spec_hash in the first line)
     results.parquet         docs/FORMATS.md section 4, merged from the trials
     curves.parquet          section 5
-    trials/<trial_id>/      results.parquet, curves.parquet, done.json (written last), error.txt
+    units/<unit_id>/        results.parquet, curves.parquet (the unit's trials), done.json (written
+                            last: spec_hash, trial_ids), error.txt
     logs/                   Ray Tune's own experiment folders (grid-<time>-<pid>/), one per run
     .lock                   held while a run writes here (pid, host)
 Source models are shared by every run in the same storage: `<storage>/source-models/<key>/`.
@@ -134,41 +139,42 @@ class RunDir:
     def uri(self) -> str:
         return self.storage.uri(self.name)
 
-    def trial(self, trial_id: str, filename: str = "") -> tuple[str, ...]:
-        return self.at("trials", trial_id, filename) if filename else self.at("trials", trial_id)
+    def unit(self, unit_id: str, filename: str = "") -> tuple[str, ...]:
+        return self.at("units", unit_id, filename) if filename else self.at("units", unit_id)
 
-    def trial_done(self, trial_id: str) -> dict | None:
-        """The trial's done.json (written after its tables), or None if it has not finished."""
+    def unit_done(self, unit_id: str) -> dict | None:
+        """The unit's done.json (written after its tables), or None if it has not finished."""
         try:
-            return self.storage.read_json(*self.trial(trial_id, "done.json"))
+            done = self.storage.read_json(*self.unit(unit_id, "done.json"))
         except (FileNotFoundError, OSError, ValueError):
             return None
+        return done if isinstance(done, dict) and isinstance(done.get("trial_ids"), list) else None
 
-    def write_trial(self, trial_id: str, results: pd.DataFrame, curves: pd.DataFrame, done: dict) -> None:
-        """Tables first, marker last: a done.json that exists vouches for both tables."""
-        self.storage.write_parquet(results, *self.trial(trial_id, "results.parquet"))
-        self.storage.write_parquet(curves, *self.trial(trial_id, "curves.parquet"))
+    def write_unit(self, unit_id: str, results: pd.DataFrame, curves: pd.DataFrame, done: dict) -> None:
+        """An old marker out first, tables next, the new marker last: a done.json that exists
+        vouches for both tables and names the trials they hold (done["trial_ids"])."""
+        self.storage.delete(*self.unit(unit_id, "done.json"))
+        self.storage.write_parquet(results, *self.unit(unit_id, "results.parquet"))
+        self.storage.write_parquet(curves, *self.unit(unit_id, "curves.parquet"))
         done = {**done, "t_written": time.time()}  # when the tables are durable (bench/ reads it)
-        self.storage.write_json(done, *self.trial(trial_id, "done.json"))
+        self.storage.write_json(done, *self.unit(unit_id, "done.json"))
 
-    def merge(self, trial_ids: list[str], spec_hash: str) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-        """Concatenate the finished trials of this spec; return (results, curves, missing ids)."""
-        res, cur, missing = [], [], []
-        for tid in trial_ids:
-            done = self.trial_done(tid)
-            if not done or done.get("spec_hash") != spec_hash:
-                missing.append(tid)
+    def read_unit(self, unit_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return (self.storage.read_parquet(*self.unit(unit_id, "results.parquet")),
+                self.storage.read_parquet(*self.unit(unit_id, "curves.parquet")))
+
+    def finished_units(self, spec_hash: str) -> dict[str, tuple[str, ...]]:
+        """{unit id: its trial ids} of every unit finished under this spec hash: one listing of
+        units/ and one small read per unit, so a finished grid is found without reading a table."""
+        sel = pafs.FileSelector(self.storage.path(*self.at("units")), allow_not_found=True)
+        out = {}
+        for info in self.storage.fs.get_file_info(sel):
+            if info.type != pafs.FileType.Directory:
                 continue
-            res.append(self.storage.read_parquet(*self.trial(tid, "results.parquet")))
-            cur.append(self.storage.read_parquet(*self.trial(tid, "curves.parquet")))
-        results = pd.concat(res, ignore_index=True) if res else pd.DataFrame()
-        curves = pd.concat(cur, ignore_index=True) if cur else pd.DataFrame()
-        if len(results):
-            dup = results.duplicated(["trial_id", "fold"])
-            if dup.any():  # cannot happen with one file per trial; refuse rather than double-count
-                raise RuntimeError(f"duplicate (trial, fold) rows in {self.uri}: "
-                                   f"{results.loc[dup, 'trial_id'].unique()[:3].tolist()}")
-        return results, curves, missing
+            done = self.unit_done(info.base_name)
+            if done and done.get("spec_hash") == spec_hash:
+                out[info.base_name] = tuple(done["trial_ids"])
+        return out
 
     def write_merged(self, results: pd.DataFrame, curves: pd.DataFrame) -> None:
         self.storage.write_parquet(results, *self.at("results.parquet"))

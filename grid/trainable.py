@@ -1,8 +1,10 @@
 """The function every Ray Tune trial runs on a worker: one unit (a source model or a pack).
 
-Files first, then the report: a pack writes each of its trials' tables (atomically, done.json
-last) before it reports its summary to Tune, so every finished trial is on disk before the next
-unit starts, and an interrupted pack recomputes only the trials whose files are missing.
+Files first, then the report: a pack writes its trials' tables (atomically, done.json naming
+the trials last) before it reports its summary to Tune, so every finished trial is on disk
+before the next unit starts. A pack's trials finish together, so an interrupted pack has no
+finished trial to lose; a retried unit whose files exist (it wrote them, then its worker died
+before the report) reads them instead of training again.
 
 What Tune receives is the science, not a token: mean and std of the validation and test UAR over
 the unit's folds, epochs run, best epochs, wall time, pack size and device, so ResultGrid, Tune's
@@ -23,7 +25,6 @@ import traceback
 from dataclasses import dataclass
 
 from paragrid.errors import UserError
-from paragrid.grid.plan import is_done
 from paragrid.grid.sources import Corpus, ModelStore
 from paragrid.grid.spec import Spec
 from paragrid.grid.store import RunDir, Storage
@@ -91,52 +92,57 @@ def run_unit(config: dict, ctx: WorkerContext) -> None:
 def _source(unit: Unit, ctx: WorkerContext, storage: Storage, device: str, node: str, t_enter: float) -> dict:
     import numpy as np
 
-    from paragrid.grid.trial import train_source
+    from paragrid.grid.trial import train_sources
 
     models = ModelStore(storage)
-    job = unit.source
-    if models.has(job.key):  # trained by an earlier attempt or run: its record is enough
-        meta = storage.read_json("source-models", job.key, "meta.json")
-    else:
+    metas = {}
+    for job in unit.jobs:  # stored by an earlier attempt or run: its record is enough
+        if models.has(job.key):
+            metas[job.key] = storage.read_json("source-models", job.key, "meta.json")
+    todo = [j for j in unit.jobs if j.key not in metas]
+    if todo:
         t0 = time.time()
-        model, meta = train_source(job, ctx.spec, ctx.corpora, device)
-        meta.update(node=node, hostname=socket.gethostname(), t_enter=t_enter, t_train0=t0,
-                    t_train1=time.time())  # stamps for bench/
-        models.save(job.key, model, meta)
-    test, val = np.asarray(meta["test_uar"], float), np.asarray(meta["val_uar"], float)
+        trained = train_sources(todo, ctx.spec, ctx.corpora, device)
+        t1 = time.time()
+        for job, (model, meta) in zip(todo, trained):
+            meta.update(node=node, hostname=socket.gethostname(), t_enter=t_enter, t_train0=t0,
+                        t_train1=t1, unit_id=unit.id)  # stamps for bench/ (one pair per pack)
+            models.save(job.key, model, meta)
+            metas[job.key] = meta
+    test = np.concatenate([np.asarray(metas[j.key]["test_uar"], float) for j in unit.jobs])
+    val = np.concatenate([np.asarray(metas[j.key]["val_uar"], float) for j in unit.jobs])
+    epochs = np.concatenate([np.asarray(metas[j.key]["epochs_run"], float) for j in unit.jobs])
+    best = np.concatenate([np.asarray(metas[j.key]["best_epoch"], float) for j in unit.jobs])
     return {"test_uar_mean": float(test.mean()), "test_uar_std": float(test.std()),
             "val_uar_mean": float(val.mean()), "val_uar_std": float(val.std()),
-            "epochs_run_mean": float(np.mean(meta["epochs_run"])),
-            "best_epoch_mean": float(np.mean(meta["best_epoch"])), "folds": len(test)}
+            "epochs_run_mean": float(epochs.mean()), "best_epoch_mean": float(best.mean()), "folds": len(test),
+            "models_resumed": len(unit.jobs) - len(todo)}
 
 
 def _pack(unit: Unit, ctx: WorkerContext, run: RunDir, storage: Storage, device: str, node: str,
           t_enter: float) -> dict:
-    import pandas as pd
-
     from paragrid.grid.trial import run_pack, summary
 
-    # Resume inside a pack: trials whose files exist (an earlier attempt wrote them) are not redone.
-    todo = [m for m in unit.members if not is_done(run, m.trial_id, ctx.spec_hash)]
-    written = []
-    if todo:
+    done = run.unit_done(unit.id)
+    if done and done.get("spec_hash") == ctx.spec_hash and tuple(done["trial_ids"]) == unit.trial_ids:
+        results, _ = run.read_unit(unit.id)     # written by an earlier attempt: nothing to redo
+        resumed = unit.n_trials
+    else:
         models = ModelStore(storage)
-        cache: dict[str, tuple] = {}
-        sources = [[cache.setdefault(k, models.load(k, device)) for k in m.source_keys] for m in todo]
+        loaded: dict[str, tuple] = {}  # trials of one repeat share a source model: load it once
+        for k in dict.fromkeys(k for m in unit.members for k in m.source_keys):
+            loaded[k] = models.load(k, device)
+        sources = [[loaded[k] for k in m.source_keys] for m in unit.members]
         t0 = time.time()
-        outputs = run_pack([m.trial for m in todo], ctx.spec, ctx.spec_hash, ctx.corpora, sources, device,
-                           node, pack_id=unit.id)
-        t1 = time.time()
-        for m, (results, curves) in zip(todo, outputs):
-            run.write_trial(m.trial_id, results, curves, {
-                "spec_hash": ctx.spec_hash, "trial_id": m.trial_id, "unit_id": unit.id, "node": node,
-                "device": device, "rows": len(results), "t_enter": t_enter, "t_train0": t0,
-                "t_train1": t1})  # + t_written
-            written.append(results)
-    frames = written + [run.storage.read_parquet(*run.trial(m.trial_id, "results.parquet"))
-                        for m in unit.members if m not in todo]
-    out = summary(pd.concat(frames, ignore_index=True))
-    out["trials_resumed"] = len(unit.members) - len(todo)
+        results, curves = run_pack([m.trial for m in unit.members], ctx.spec, ctx.spec_hash, ctx.corpora, sources,
+                                   device, node, pack_id=unit.id)
+        run.write_unit(unit.id, results, curves, {
+            "spec_hash": ctx.spec_hash, "unit_id": unit.id, "trial_ids": list(unit.trial_ids), "node": node,
+            "device": device, "rows": len(results), "t_enter": t_enter, "t_train0": t0,
+            "t_train1": time.time()})  # + t_written
+        resumed = 0
+    out = summary(results)
+    out["trials_resumed"] = resumed
     return out
 
 

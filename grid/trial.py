@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 
 from paragrid.grid.normalise import zscore
-from paragrid.grid.rows import CURVE_COLUMNS, RESULT_COLUMNS, TrialRecord, result_rows
+from paragrid.grid.rows import CURVE_COLUMNS, RESULT_COLUMNS, TrialRecord, result_rows, results_frame
 from paragrid.grid.sources import Corpus, SourceJob, classes_of, encode, steps_for
 from paragrid.grid.spec import Spec, Trial, parse_source
 from paragrid.grid.folds import FoldSteps, repeat_seed
 
-__all__ = ["RESULT_COLUMNS", "CURVE_COLUMNS", "train_source", "run_pack", "TARGET_ROLE"]
+__all__ = ["RESULT_COLUMNS", "CURVE_COLUMNS", "train_source", "train_sources", "run_pack", "TARGET_ROLE"]
 
 TARGET_ROLE = "target"
 
@@ -88,27 +88,49 @@ def _full_train(corpus: Corpus, spec: Spec, repeat: int, steps: FoldSteps, for_t
 
 def train_source(job: SourceJob, spec: Spec, corpora: dict[str, Corpus], device: str):
     """Train one source model; return (StackedModel, meta) with its per-fold test UAR."""
+    return train_sources([job], spec, corpora, device)[0]
+
+
+def train_sources(jobs: list[SourceJob], spec: Spec, corpora: dict[str, Corpus], device: str) -> list[tuple]:
+    """Train source models of the same task, corpus and settings (grid.work.source_pack_key) as
+    ONE stacked model, each fold-model with the streams it would have alone; return
+    (StackedModel, meta) per job, each equal to the job trained alone."""
+    from paragrid.models.pack import stack_data
     from paragrid.models.train import train_folds
 
-    corpus = corpora[job.corpus]
-    classes = classes_of(corpus.labels[job.task])
-    arch, settings = _settings(spec, job.for_target)
-    data, steps = _task_data(corpus, spec, job.repeat, job.budget, job.task, classes, job.for_target)
-    seed = repeat_seed(spec.seed, job.repeat)
-    out = train_folds(data, arch, settings, method="dnn", seed=_role_seed(seed, source_role(job)),
+    first = jobs[0]
+    corpus = corpora[first.corpus]
+    classes = classes_of(corpus.labels[first.task])
+    arch, settings = _settings(spec, first.for_target)
+    datas, steps_of, seeds, fold_ids, starts = [], [], [], [], [0]
+    for job in jobs:
+        data, steps = _task_data(corpus, spec, job.repeat, job.budget, job.task, classes, job.for_target)
+        k = steps.train.shape[0]
+        datas.append(data)
+        steps_of.append(steps)
+        seeds += [_role_seed(repeat_seed(spec.seed, job.repeat), source_role(job))] * k
+        fold_ids += list(range(k))
+        starts.append(starts[-1] + k)
+    packed = stack_data(datas) if len(datas) > 1 else datas[0]
+    out = train_folds(packed, arch, settings, method="dnn", seed=seeds[0], seeds=seeds, fold_ids=fold_ids,
                       device=device, class_names=classes)
-    meta = {
-        "key": job.key, "task": job.task, "corpus": job.corpus, "corpus_fingerprint": corpus.fingerprint,
-        "repeat": job.repeat, "budget": job.budget, "cross": job.cross, "seed": seed,
-        "role": source_role(job), "k": int(steps.train.shape[0]),
-        "classes": classes, "train_folds": [list(t) for t in steps.train_folds],
-        "test_uar": out.test_uar.tolist(), "val_uar": out.val_uar.tolist(),
-        "best_epoch": out.best_epoch.tolist(), "epochs_run": out.epochs_run.tolist(),
-        "normalisation": spec.normalisation, "architecture": spec.arch_for(job.for_target),
-        "training": spec.training_for(job.for_target), "device": out.device, "wall_s": out.wall_s,
-        "trained_by_spec": spec.name,
-    }
-    return out.model, meta
+    trained = []
+    for i, (job, steps) in enumerate(zip(jobs, steps_of)):
+        one = out.select(range(starts[i], starts[i + 1])) if len(jobs) > 1 else out
+        seed = repeat_seed(spec.seed, job.repeat)
+        meta = {
+            "key": job.key, "task": job.task, "corpus": job.corpus, "corpus_fingerprint": corpus.fingerprint,
+            "repeat": job.repeat, "budget": job.budget, "cross": job.cross, "seed": seed,
+            "role": source_role(job), "k": int(steps.train.shape[0]),
+            "classes": classes, "train_folds": [list(t) for t in steps.train_folds],
+            "test_uar": one.test_uar.tolist(), "val_uar": one.val_uar.tolist(),
+            "best_epoch": one.best_epoch.tolist(), "epochs_run": one.epochs_run.tolist(),
+            "normalisation": spec.normalisation, "architecture": spec.arch_for(job.for_target),
+            "training": spec.training_for(job.for_target), "device": out.device, "wall_s": out.wall_s / len(jobs),
+            "trained_by_spec": spec.name, "pack_size": len(jobs),
+        }
+        trained.append((one.model, meta))
+    return trained
 
 
 def _pack_data(trials: list[Trial], spec: Spec, target: Corpus, classes: list[str]):
@@ -134,9 +156,9 @@ def _pack_data(trials: list[Trial], spec: Spec, target: Corpus, classes: list[st
 
 def run_pack(trials: list[Trial], spec: Spec, spec_hash: str, corpora: dict[str, Corpus],
              sources: list[list[tuple[object, dict]]], device: str, node: str, pack_id: str = ""
-             ) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
-    """Train the trials (same target, method and source set) as one stacked model; return
-    (results rows, curves rows) per trial, in the order given.
+             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train the trials (same target, method and source set) as one stacked model; return the
+    pack's (results rows, curves rows), trial after trial in the order given.
 
     `sources[i]` holds (StackedModel, meta) per source of trial i, in the trial's source order.
     """
@@ -157,21 +179,27 @@ def run_pack(trials: list[Trial], spec: Spec, spec_hash: str, corpora: dict[str,
                       fold_ids=fold_ids, device=device, class_names=classes)
     forgetting = _forgetting(out.model, parts, spec, corpora, sources, data, stacked_sources)
     share = (time.perf_counter() - t0) / len(trials)  # each trial's share of the pack's wall time
-    outputs = []
+    rows, hostname = [], socket.gethostname()
     for i, p in enumerate(parts):
         rec = TrialRecord(trial=p.trial, steps=p.steps, seed=p.seed, folds=p.folds, classes=classes,
                           source_keys=[m["key"] for _, m in sources[i]], forgetting=forgetting[i],
                           wall_s=share, node=node, device=out.device, pack_id=pack_id or first.trial_id,
                           pack_size=len(trials))
-        results = result_rows(rec, out, spec, spec_hash, hostname=socket.gethostname())
-        curves = out.curves[(out.curves["fold"] >= p.folds.start) & (out.curves["fold"] < p.folds.stop)].copy()
-        curves["fold"] -= p.folds.start
-        for col, val in (("trial_id", p.trial.trial_id), ("method", p.trial.method),
-                         ("sources", p.trial.sources_label), ("target", p.trial.target),
-                         ("budget", p.trial.budget), ("repeat", p.trial.repeat)):
-            curves[col] = val
-        outputs.append((results, curves[CURVE_COLUMNS].reset_index(drop=True)))
-    return outputs
+        rows.extend(result_rows(rec, out, spec, spec_hash, hostname=hostname))
+    return results_frame(rows), _pack_curves(out.curves, parts)
+
+
+def _pack_curves(curves: pd.DataFrame, parts: list[_Part]) -> pd.DataFrame:
+    """The pack's curve rows with each trial's coordinates, its folds numbered from 0 again."""
+    first_fold = np.array([p.start for p in parts])
+    which = np.searchsorted(first_fold, curves["fold"].to_numpy(), side="right") - 1   # the row's trial
+    curves = curves.assign(fold=curves["fold"].to_numpy() - first_fold[which])
+    for col, get in (("trial_id", lambda t: t.trial_id), ("method", lambda t: t.method),
+                     ("sources", lambda t: t.sources_label), ("target", lambda t: t.target),
+                     ("budget", lambda t: t.budget), ("repeat", lambda t: t.repeat)):
+        curves[col] = np.asarray([get(p.trial) for p in parts], dtype=object)[which]
+    curves = curves.iloc[np.argsort(which, kind="stable")]     # trial after trial
+    return curves[CURVE_COLUMNS].astype({"budget": "int64", "repeat": "int64"}).reset_index(drop=True)
 
 
 def _forgetting(model, parts: list[_Part], spec: Spec, corpora: dict[str, Corpus],

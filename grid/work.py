@@ -1,6 +1,7 @@
 """The units of work a grid hands to Ray Tune, as typed values.
 
-A *unit* is what one Tune trial runs: either one source model (stage 1), or a *pack* of target
+A *unit* is what one Tune trial runs: either source models (stage 1: one, or a pack of source
+models of the same task, corpus and settings, e.g. every repeat's), or a *pack* of target
 trials whose networks have the same shape (same target corpus, method and source set) trained
 together as one stacked model along the fold axis (k folds x trials in the pack). Results stay
 one row per (trial, fold): a pack is only a way to fill the hardware, never a change in the
@@ -40,13 +41,18 @@ class Unit:
 
     id: str
     stage: str
-    source: SourceJob | None = None            # set for a source unit
+    jobs: tuple[SourceJob, ...] = ()           # set for a source unit: the models it trains
     members: tuple[PackedTrial, ...] = ()      # set for a pack
     cost: float | None = field(default=None, compare=False)  # estimated seconds on one slot
 
     @property
     def is_source(self) -> bool:
-        return self.source is not None
+        return bool(self.jobs)
+
+    @property
+    def provides(self) -> frozenset[str]:
+        """Source-model keys the unit stores when it succeeds."""
+        return frozenset(j.key for j in self.jobs)
 
     @property
     def n_trials(self) -> int:
@@ -70,8 +76,12 @@ class Unit:
         return 1
 
 
-def source_unit(job: SourceJob, cost: float | None = None) -> Unit:
-    return Unit(id=job.job_id, stage=SOURCE_STAGE, source=job, cost=cost)
+def source_unit(jobs: SourceJob | list[SourceJob], cost: float | None = None) -> Unit:
+    """One source model, or a pack of them (see source_pack_key); its id is the first model's
+    job id, plus how many more it holds."""
+    jobs = (jobs,) if isinstance(jobs, SourceJob) else tuple(jobs)
+    uid = jobs[0].job_id if len(jobs) == 1 else f"{jobs[0].job_id}+{len(jobs) - 1}"
+    return Unit(id=uid, stage=SOURCE_STAGE, jobs=jobs, cost=cost)
 
 
 def pack_unit(members: list[PackedTrial], cost: float | None = None) -> Unit:
@@ -80,6 +90,13 @@ def pack_unit(members: list[PackedTrial], cost: float | None = None) -> Unit:
     stage = DNN_STAGE if first.method == "dnn" else TRANSFER_STAGE
     uid = members[0].trial_id if len(members) == 1 else f"{members[0].trial_id}+{len(members) - 1}"
     return Unit(id=uid, stage=stage, members=tuple(members), cost=cost)
+
+
+def source_pack_key(job: SourceJob, architecture: dict, training: dict) -> tuple:
+    """Source models with equal keys have the same shape and rows and may share a pack: same
+    task on the same corpus, trained with the same architecture and settings (those of the
+    target they serve); repeats and budgets may differ."""
+    return (job.task, job.corpus, repr(sorted(architecture.items())), repr(sorted(training.items())))
 
 
 def pack_key(t: Trial) -> tuple:

@@ -115,7 +115,7 @@ def test_grid_on_two_nodes_resumes_after_an_interrupt_and_refuses_a_second_write
         assert second.returncode == 2
         assert "is being written by another run" in second.stderr and f"pid {first.pid}" in second.stderr
 
-        while not list(runs.glob("tiny/trials/*/done.json")):
+        while not list(runs.glob("tiny/units/*/done.json")):
             assert first.poll() is None, first.stdout.read()[-2000:]
             assert time.time() < deadline, "no trial finished in time"
             time.sleep(0.05)
@@ -126,18 +126,19 @@ def test_grid_on_two_nodes_resumes_after_an_interrupt_and_refuses_a_second_write
             first.kill()
     assert first.returncode == 130, out[-2000:]
     assert "interrupted; re-run the same command to resume" in out
-    done_before = {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("tiny/trials/*/done.json")}
-    tables_before = {p: p.stat().st_mtime_ns for p in runs.glob("tiny/trials/*/*.parquet")}
-    assert 1 <= len(done_before) < 8, "the interrupt must come mid-way"
+    done_before = {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("tiny/units/*/done.json")}
+    tables_before = {p: p.stat().st_mtime_ns for p in runs.glob("tiny/units/*/*.parquet")}
+    finished = {t for p in runs.glob("tiny/units/*/done.json") for t in json.loads(p.read_text())["trial_ids"]}
+    assert 1 <= len(finished) < 8, "the interrupt must come mid-way"
     assert not (runs / "tiny" / ".lock").exists()  # released on Ctrl-C
     partial = pd.read_parquet(runs / "tiny" / "results.parquet")  # merged up to the interrupt
-    assert set(partial.trial_id) <= set(done_before)
+    assert set(partial.trial_id) <= finished
 
     again = subprocess.run(cmd, env=quiet_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
-    assert f"resuming: {len(done_before)} of 8 trials already finished" in again.stdout
-    for tid, mtime in done_before.items():  # finished trials were not recomputed
-        assert (runs / "tiny" / "trials" / tid / "done.json").stat().st_mtime_ns == mtime
+    assert f"resuming: {len(finished)} of 8 trials already finished" in again.stdout
+    for uid, mtime in done_before.items():  # finished units were not recomputed
+        assert (runs / "tiny" / "units" / uid / "done.json").stat().st_mtime_ns == mtime
     for path, mtime in tables_before.items():
         assert path.stat().st_mtime_ns == mtime
     res = pd.read_parquet(runs / "tiny" / "results.parquet")
@@ -179,7 +180,7 @@ def test_grid_survives_the_loss_of_a_worker_node_with_nothing_lost_or_doubled(tm
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             deadline = time.time() + 240
-            while not list(runs.glob("tiny/trials/*/done.json")):
+            while not list(runs.glob("tiny/units/*/done.json")):
                 assert grid.poll() is None, grid.stdout.read()[-2000:]
                 assert time.time() < deadline, "no trial finished in time"
                 time.sleep(0.05)

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from grid_helpers import tiny_spec, write_corpora, write_spec
 from paragrid.grid.sources import load_corpora, plan_sources
@@ -48,7 +49,12 @@ def _sources(spec, corpora, trials):
 def _run(spec, corpora, trials, sources):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return run_pack(trials, spec, "h", corpora, sources, "cpu", "node")
+        results, curves = run_pack(trials, spec, "h", corpora, sources, "cpu", "node")
+    # one frame per pack, trial after trial in the order given; split here per trial
+    assert list(dict.fromkeys(results.trial_id)) == [t.trial_id for t in trials]
+    assert list(dict.fromkeys(curves.trial_id)) == [t.trial_id for t in trials]
+    return [(results[results.trial_id == t.trial_id].reset_index(drop=True),
+             curves[curves.trial_id == t.trial_id].reset_index(drop=True)) for t in trials]
 
 
 @pytest.mark.parametrize("method, sources", [
@@ -87,3 +93,24 @@ def test_a_pack_is_deterministic_and_role_streams_keep_sources_apart(setup):
     _, meta = srcs[0][0]
     assert meta["role"] == "source:gender@ca" and meta["seed"] == a[0][0].seed[0]
     assert role_seed(meta["seed"], meta["role"]) != role_seed(meta["seed"], TARGET_ROLE)
+
+
+def test_source_models_packed_equal_each_trained_alone(setup):
+    from paragrid.grid.trial import train_sources
+
+    spec, corpora = setup
+    trials = [Trial("ptft", ("gender",), "ca", b, r) for r, b in ((0, 1), (0, 2), (1, 2))]
+    per_trial, _ = plan_sources(trials, spec, corpora)
+    jobs = [per_trial[t.trial_id][0] for t in trials]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        packed = train_sources(jobs, spec, corpora, "cpu")
+        alone = [train_source(j, spec, corpora, "cpu") for j in jobs]
+    for job, (m_p, meta_p), (m_1, meta_1) in zip(jobs, packed, alone):
+        assert meta_p["key"] == meta_1["key"] == job.key and meta_p["seed"] == meta_1["seed"]
+        assert meta_p["pack_size"] == 3 and meta_1["pack_size"] == 1
+        for col in ("test_uar", "val_uar", "best_epoch", "epochs_run"):
+            assert np.allclose(meta_p[col], meta_1[col], atol=1e-5), (job.key, col)
+        assert m_p.n_folds == m_1.n_folds == spec.k
+        for name in m_1.params:
+            torch.testing.assert_close(m_p.params[name], m_1.params[name], rtol=0, atol=1e-5)

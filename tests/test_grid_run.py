@@ -119,15 +119,17 @@ def test_grid_failures_resume_tables_rerun_and_retry(ray_instance, work, capsys,
     assert sorted(cur.epoch.unique()) == [2, 4, 5]  # every curve_stride=2 epochs and the last
     assert len(cur) == 5 * K * 3 and not cur.duplicated(["trial_id", "fold", "epoch"]).any()
 
-    trial_files = _files(run_dir, "trials/*/*.parquet")
+    unit_files = _files(run_dir, "units/*/*.parquet")
     model_files = _files(runs, "source-models/*/model.pt")
-    assert len(trial_files) == 10 and len(model_files) == 2
+    markers = [json.loads(p.read_text()) for p in run_dir.glob("units/*/done.json")]
+    assert len(unit_files) == 2 * len(markers) and len(model_files) == 2   # two tables per unit
+    assert sorted(t for m in markers for t in m["trial_ids"]) == sorted(res.trial_id.unique())
 
     # C. nothing left to do
     run_grid(str(spec), storage=str(runs))
     out = capsys.readouterr().out
     assert "nothing to do: all 5 trials of 'tiny' are finished" in out and "no training was run" in out
-    assert _files(run_dir, "trials/*/*.parquet") == trial_files
+    assert _files(run_dir, "units/*/*.parquet") == unit_files
     assert _files(runs, "source-models/*/model.pt") == model_files
     assert pd.read_parquet(run_dir / "results.parquet").equals(res)
 

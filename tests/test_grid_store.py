@@ -83,15 +83,20 @@ def test_stale_locks_are_taken_over_with_a_notice(tmp_path):
     assert "no heartbeat from host elsewhere" in said[-1]
 
 
-def test_merge_takes_only_finished_trials_of_this_spec(tmp_path):
+def test_finished_units_are_those_of_this_spec_with_their_marker_written(tmp_path):
     run = RunDir(Storage(tmp_path), "grid")
 
-    def rows(tid, n=3):
-        return pd.DataFrame({"trial_id": [tid] * n, "fold": range(n)})
+    def rows(ids, n=3):
+        return pd.DataFrame({"trial_id": [t for t in ids for _ in range(n)], "fold": list(range(n)) * len(ids)})
 
-    run.write_trial("a", rows("a"), rows("a"), {"spec_hash": "h1"})
-    run.write_trial("b", rows("b"), rows("b"), {"spec_hash": "old"})
-    run.storage.write_parquet(rows("c"), *run.trial("c", "results.parquet"))  # no done.json yet
-    results, curves, missing = run.merge(["a", "b", "c"], "h1")
-    assert results["trial_id"].tolist() == ["a"] * 3 and len(curves) == 3
-    assert missing == ["b", "c"]
+    run.write_unit("a+1", rows(["a", "a2"]), rows(["a", "a2"]), {"spec_hash": "h1", "trial_ids": ["a", "a2"]})
+    run.write_unit("b", rows(["b"]), rows(["b"]), {"spec_hash": "old", "trial_ids": ["b"]})
+    run.storage.write_parquet(rows(["c"]), *run.unit("c", "results.parquet"))  # no done.json yet
+    run.storage.write_text("boom", *run.unit("source.x", "error.txt"))         # a failed unit's folder
+    assert run.finished_units("h1") == {"a+1": ("a", "a2")}
+    results, curves = run.read_unit("a+1")
+    assert results["trial_id"].tolist() == ["a"] * 3 + ["a2"] * 3 and len(curves) == 6
+    # rewriting a unit removes its old marker first: never a marker beside half-written tables
+    run.write_unit("b", rows(["b"]), rows(["b"]), {"spec_hash": "h1", "trial_ids": ["b"]})
+    assert run.finished_units("h1") == {"a+1": ("a", "a2"), "b": ("b",)}
+    assert RunDir(Storage(tmp_path), "empty").finished_units("h1") == {}

@@ -35,7 +35,10 @@ def test_result_grid_holds_each_units_summary_and_agrees_with_the_results(tracke
     df = tracked_run.result_grid.get_dataframe()
     res = tracked_run.results()
     packs = df[df["config/kind"] == "pack"]
-    assert len(df) == 4 and len(packs) == 2  # 2 source models, a ptft pack and a dnn pack
+    sources = df[df["config/kind"] == "source"]
+    assert len(df) == 3 and len(packs) == 2  # a pack of 2 source models, a ptft pack and a dnn pack
+    assert sources["config/n_models"].tolist() == [2] and sources["config/repeats"].tolist() == ["0,1"]
+    assert sources["folds"].tolist() == [2 * 4]    # both models' folds summarised
     for _, row in packs.iterrows():
         rows = res[res.pack_id == row["unit_id"]]
         assert len(rows) == row["folds"] == 2 * 4 and row["n_trials"] == 2
@@ -68,5 +71,7 @@ def test_mlflow_has_one_run_per_unit_with_coordinates_metrics_and_the_spec(track
 @pytest.mark.slow
 def test_tensorboard_and_csv_loggers_wrote_every_unit(tracked_run):
     logs = tracked_run.path / "logs"
-    assert len(list(logs.glob("grid-*/*/events.out.tfevents.*"))) == 4
-    assert len(list(logs.glob("grid-*/*/progress.csv"))) == 4
+    units = len(tracked_run.result_grid)  # a source pack, a ptft pack and a dnn pack
+    assert units == 3
+    assert len(list(logs.glob("grid-*/*/events.out.tfevents.*"))) == units
+    assert len(list(logs.glob("grid-*/*/progress.csv"))) == units

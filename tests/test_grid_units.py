@@ -122,3 +122,61 @@ def test_pack_setting_is_validated(tmp_path, bad):
     write_corpora(tmp_path)
     with pytest.raises(UserError, match="resources.pack"):
         load_spec(write_spec(tmp_path, tiny_spec(resources={"cpu": 1, "gpu": 0, "pack": bad})))
+
+
+def test_a_source_pack_provides_all_its_models_and_releases_what_waits_on_them():
+    from paragrid.grid.schedule import make_searcher, unit_config
+    from paragrid.grid.work import source_pack_key
+
+    jobs = [SourceJob("emotion", "cb", r, 8, True, f"{r}" * 24, for_target="ca") for r in range(3)]
+    src = source_unit(jobs)
+    assert src.is_source and src.n_trials == 0 and src.provides == {j.key for j in jobs}
+    assert src.id == f"{jobs[0].job_id}+2"
+    cfg = unit_config(src)
+    assert cfg["kind"] == "source" and cfg["repeats"] == "0,1,2" and cfg["n_models"] == 3
+    arch, train = {"width": 8}, {"lr": 0.1}
+    assert source_pack_key(jobs[0], arch, train) == source_pack_key(jobs[2], arch, train)   # repeats differ
+    assert source_pack_key(jobs[0], arch, train) != source_pack_key(jobs[0], {"width": 16}, train)
+    assert source_pack_key(jobs[0], arch, train) != source_pack_key(
+        SourceJob("gender", "cb", 0, 8, True, "g" * 24, for_target="ca"), arch, train)
+    waiting = [pack_unit([PackedTrial(Trial("prognet", ("emotion@cb",), "ca", 2, r), (jobs[r].key,))])
+               for r in range(3)]
+    s = make_searcher([src, *waiting], stored=set(), on_drop=lambda u, k: None)
+    assert s.suggest("0")["unit_id"] == src.id and s.suggest("1") is None
+    s.on_trial_complete("0", {"test_uar_mean": 0.5})
+    assert [s.suggest(str(i))["unit_id"] for i in (2, 3, 4)] == [u.id for u in waiting]
+
+
+def test_a_retried_pack_whose_files_exist_reads_them_instead_of_training(tmp_path, monkeypatch):
+    """The worker wrote a pack's files, then died before its report: Tune retries the unit, and
+    the retry reads the files (no training, no second copy); a unit id that names other trials
+    (another packing of the same first trial) is trained afresh."""
+    import types
+
+    import pandas as pd
+
+    from paragrid.grid import trainable, trial
+    from paragrid.grid.store import RunDir, Storage
+
+    run = RunDir(Storage(tmp_path), "g")
+    members = [PackedTrial(Trial("dnn", (), "ca", 2, r)) for r in (0, 1)]
+    unit = pack_unit(members)
+    ids = list(unit.trial_ids)
+
+    def frames(trial_ids):
+        res = pd.DataFrame({"trial_id": [t for t in trial_ids for _ in range(2)], "fold": [0, 1] * len(trial_ids),
+                            "test_uar": 0.5, "val_uar": 0.6, "epochs_run": 3, "best_epoch": 2})
+        return res, res[["trial_id", "fold"]]
+
+    run.write_unit(unit.id, *frames(ids), {"spec_hash": "h", "trial_ids": ids})
+    calls = []
+    monkeypatch.setattr(trial, "run_pack", lambda trials, *a, **k: calls.append(trials) or frames(
+        [t.trial_id for t in trials]))
+    monkeypatch.setattr(trainable, "ModelStore", lambda storage: types.SimpleNamespace(load=None))
+    ctx = types.SimpleNamespace(spec_hash="h", spec=None, corpora={})
+    out = trainable._pack(unit, ctx, run, run.storage, "cpu", "node", 0.0)
+    assert calls == [] and out["trials_resumed"] == 2 and out["folds"] == 4
+    ctx.spec_hash = "other"                                       # the spec changed: train again
+    out = trainable._pack(unit, ctx, run, run.storage, "cpu", "node", 0.0)
+    assert len(calls) == 1 and out["trials_resumed"] == 0
+    assert run.finished_units("other") == {unit.id: tuple(ids)} and run.finished_units("h") == {}

@@ -40,6 +40,9 @@ def parse_args(argv=None):
     ap.add_argument("--trials", type=int, default=1000, help="about this many trials (rounded up to whole repeats)")
     ap.add_argument("--workdir", default="/tmp/paragrid-scale-probe", help="corpora, features and runs (reused)")
     ap.add_argument("--utterances", type=int, default=None, help="utterances per synthetic corpus (default: synth's)")
+    ap.add_argument("--features", default=None,
+                    help="a folder holding synth-a.parquet and synth-b.parquet to use as they are "
+                         "(no synthesis, no extraction; the tests pass small stand-ins)")
     ap.add_argument("--pack", default="auto", help="resources.pack (auto or N)")
     ap.add_argument("--epochs", type=int, default=None, help="override the spec's max_epochs")
     ap.add_argument("--address", default=None)
@@ -107,7 +110,7 @@ def main(argv=None) -> dict:
     from paragrid.grid.spec import validate
 
     workdir = Path(args.workdir)
-    feats = features(workdir, args.utterances)
+    feats = Path(args.features) if args.features else features(workdir, args.utterances)
     repeats = max(1, math.ceil(args.trials / TRIALS_PER_REPEAT))
     doc = spec_doc(repeats, args.pack, args.epochs)
     storage = workdir / "runs"

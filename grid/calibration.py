@@ -26,15 +26,22 @@ class Calibration:
     batch_overhead_s: float  # fixed cost of one optimisation step of the stacked trainer
     trial_overhead_s: float  # per trial inside a pack: data preparation, model build, its rows
     unit_overhead_s: float = UNIT_OVERHEAD_S  # per unit (a pack or a source model): loading, writing
+    probe_row_step_s: float = 0.0   # the forgetting probe: seconds per (fold-model, row, step), timed
+    probe_width: int = 1            # ... at this hidden width
+    probe_classes: int = 2          # ... and this many classes
 
     def probe_seconds(self, *, k: int, n_train: float, width: int, n_classes: int) -> float:
         """The forgetting probe of one source (models/probe.py): PROBE_STEPS full-batch steps over
-        k folds' training rows, each ~ 4 W C flops per row (logits and gradient) plus ~30 C
-        for the softmax and the update, at the trainer's measured rate (1.4x the measured probe
-        of the scale probe's 1 x 8 network: an upper estimate)."""
+        k folds' training rows, at the timed rate per row and step, scaled to another width or
+        class count by the work per row (~ 4 W C flops for logits and gradient plus ~30 C for
+        the softmax and the update)."""
         from paragrid.models.probe import PROBE_STEPS
 
-        return PROBE_STEPS * k * n_train * (4 * width * n_classes + 30 * n_classes) / self.flops_per_s
+        def work(w: int, c: int) -> float:
+            return 4 * w * c + 30 * c
+
+        scale = work(width, n_classes) / work(self.probe_width, self.probe_classes)
+        return PROBE_STEPS * k * n_train * self.probe_row_step_s * scale
 
     def epoch_seconds(self, *, k: int, n_train: float, n_val: float, n_in: int, n_classes: int,
                       arch: dict, batch_size: int, columns: int = 1) -> float:
@@ -94,4 +101,32 @@ def calibrate(arch: dict, training: dict, x, y, n_classes: int, k: int, threads:
     w, layers = arch["width"], arch["layers"]
     params = x.shape[1] * w + (layers - 1) * w * w + w * n_classes
     flops = 2 * params * k * (3 * n_train + n_val)
-    return Calibration(flops_per_s=flops / rows_time, batch_overhead_s=step, trial_overhead_s=setup + IN_PACK_TRIAL_S)
+    return Calibration(flops_per_s=flops / rows_time, batch_overhead_s=step, trial_overhead_s=setup + IN_PACK_TRIAL_S,
+                       probe_row_step_s=probe_rate(k, int(n_train), w, n_classes, threads), probe_width=w,
+                       probe_classes=n_classes)
+
+
+def probe_rate(k: int, rows: int, width: int, n_classes: int, threads: int, steps: int = 20) -> float:
+    """Seconds per (fold-model, row, step) of the forgetting probe (models/probe.py), timed on
+    random features of the real shape: its cost is per row and step, like the probe's, and a
+    flop count at the trainer's rate was 2x off (a 1 x 8 network's rate is all step overhead)."""
+    import torch
+
+    from paragrid.models.probe import fit_probe
+
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(k, max(1, rows), width, generator=g)
+    y = torch.randint(0, n_classes, (k, max(1, rows)), generator=g)
+    valid = torch.ones(k, max(1, rows), dtype=torch.bool)
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    try:
+        fit_probe(h, y, valid, n_classes, steps=2)            # untimed: first-call costs
+        best = float("inf")
+        for _ in range(2):                                    # best of two, as above
+            t0 = time.perf_counter()
+            fit_probe(h, y, valid, n_classes, steps=steps)
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(old_threads)
+    return best / (steps * k * max(1, rows))

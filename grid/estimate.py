@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from paragrid.grid.sources import Corpus, SourceJob, classes_of, encode
-from paragrid.grid.spec import Spec, Trial
+from paragrid.grid.spec import Spec, Trial, parse_source
 
 
 @contextmanager
@@ -98,10 +98,15 @@ class CostModel:
         train = self._seconds(self.corpora[t.target], self.s.task, t.budget, columns, t.target)
         if train is None or t.method == "dnn":
             return train
-        c, s = self.corpora[t.target], self.s
-        probe = self.cal.probe_seconds(k=s.k, n_train=c.n * t.budget / s.k, width=s.arch_for(t.target)["width"],
-                                       n_classes=len(set(c.labels[s.task].tolist())))
-        return train + len(t.sources) * probe
+        s, probes = self.s, 0.0
+        for name in t.sources:  # each probe fits the source task on the source's own split (grid/trial.py)
+            task, other = parse_source(name)
+            cross = other is not None and other != t.target
+            c = self.corpora[other if cross else t.target]
+            budget = s.k - 2 if cross else t.budget
+            probes += self.cal.probe_seconds(k=s.k, n_train=c.n * budget / s.k, width=s.arch_for(t.target)["width"],
+                                             n_classes=len(set(c.labels[task].tolist())))
+        return train + probes
 
     def unit_overhead(self) -> float:
         """Seconds a unit costs beyond its trials or source models (0 without a calibration)."""

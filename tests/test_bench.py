@@ -247,6 +247,23 @@ def test_demo_timing_times_every_stage(ray_running, tmp_path, capsys):
     assert os.path.isdir(tmp_path / "work" / "runs" / "benchdemo")
 
 
+def test_scale_probe_measures_a_small_grid_and_its_resume(ray_running, tmp_path, capsys):
+    from grid_helpers import write_corpus
+
+    feats = tmp_path / "features"
+    feats.mkdir()
+    for i, name in enumerate(("synth-a", "synth-b")):
+        write_corpus(feats / f"{name}.parquet", name, n_speakers=4, per_speaker=40, seed=i + 1)
+    res = script("scale_probe").main(["--trials", "96", "--epochs", "1", "--features", str(feats),
+                                      "--workdir", str(tmp_path / "work")])
+    out = capsys.readouterr().out
+    assert_section(out, "Scale probe: 96 trials", "| trials | source models trained |")
+    assert result_line(out)["trials"] == res["trials"] == res["trials_done"] == 96   # 2 repeats x 48
+    assert res["sources_trained"] == 4                  # emotion of the other corpus, per target and repeat
+    assert 0 < res["packs_run"] < 96                    # tiny trials are packed
+    assert 0 < res["train_s"] <= res["wall_s"] * res["slots"] and res["resume_s"] > 0
+
+
 def test_demo_timing_spec_rewrite_puts_paper_table2_on_the_synthetic_corpora(tmp_path):
     dt = script("demo_timing")
     from paragrid.grid.spec import expand_trials, validate

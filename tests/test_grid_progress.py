@@ -472,3 +472,16 @@ def test_calibration_times_the_real_trainer():
     assert cal.flops_per_s > 0 and cal.batch_overhead_s >= 0 and cal.trial_overhead_s > 0
     per_epoch = cal.epoch_seconds(k=4, n_train=60, n_val=30, n_in=6, n_classes=3, arch=arch, batch_size=16)
     assert 0 < per_epoch < 5
+    assert cal.probe_row_step_s > 0 and (cal.probe_width, cal.probe_classes) == (8, 3)   # timed at the spec's shape
+
+
+def test_probe_cost_is_per_row_and_step_scaled_by_the_work_per_row():
+    from paragrid.models.probe import PROBE_STEPS
+
+    cal = Calibration(flops_per_s=1e9, batch_overhead_s=0.0, trial_overhead_s=0.0, probe_row_step_s=1e-8,
+                      probe_width=8, probe_classes=4)
+    at = dict(k=10, n_train=800, width=8, n_classes=4)
+    assert np.isclose(cal.probe_seconds(**at), PROBE_STEPS * 10 * 800 * 1e-8)
+    assert np.isclose(cal.probe_seconds(**{**at, "n_train": 1600}), 2 * cal.probe_seconds(**at))
+    wide = cal.probe_seconds(**{**at, "width": 256})          # (4 W C + 30 C): 4216 vs 248 per row
+    assert np.isclose(wide / cal.probe_seconds(**at), (4 * 256 * 4 + 120) / (4 * 8 * 4 + 120))

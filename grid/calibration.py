@@ -63,6 +63,7 @@ def calibrate(arch: dict, training: dict, x, y, n_classes: int, k: int, threads:
     from paragrid.models.config import Architecture, TrainSettings
     from paragrid.models.train import FoldData, train_folds
 
+    clock = cpu_clock(threads)
     x = np.asarray(x, dtype=np.float32)
     n = x.shape[0]
     fold_of = np.random.default_rng(0).permutation(n) % k
@@ -75,14 +76,13 @@ def calibrate(arch: dict, training: dict, x, y, n_classes: int, k: int, threads:
     def timed(batch: int, epochs: int) -> float:
         settings = TrainSettings(**{**training, "batch_size": batch, "max_epochs": epochs,
                                     "patience": None, "curve_stride": 1000})
-        t0 = time.perf_counter()
+        t0 = clock()
         train_folds(data, architecture, settings, device="cpu")
-        return time.perf_counter() - t0
+        return clock() - t0
 
     def per_epoch(batch: int) -> tuple[float, float]:
         """(seconds per epoch, seconds of set-up) from a 1- and a 3-epoch run, each the best of
-        two: the calibration runs while Ray starts on the same cores, and a single timing was
-        seen 4x too slow under that load (which then made packs 4x too small)."""
+        two (see cpu_clock for why the clock is the thread's CPU time)."""
         one, three = (min(timed(batch, e) for _ in range(2)) for e in (1, 3))
         epoch = max(1e-6, (three - one) / 2)
         return epoch, max(0.0, one - epoch)
@@ -106,6 +106,15 @@ def calibrate(arch: dict, training: dict, x, y, n_classes: int, k: int, threads:
                        probe_classes=n_classes)
 
 
+def cpu_clock(threads: int):
+    """The clock the calibration reads. It runs while Ray starts on the same cores, and wall-clock
+    timings were seen 2-4x too slow under that load (packs then came out as many times too
+    small): with one torch thread every operation runs on the calling thread, so that thread's
+    CPU time is what the work costs, whoever else wants the cores. With more threads, the wall
+    clock (torch's pool threads are not this thread)."""
+    return time.thread_time if threads <= 1 else time.perf_counter
+
+
 def probe_rate(k: int, rows: int, width: int, n_classes: int, threads: int, steps: int = 20) -> float:
     """Seconds per (fold-model, row, step) of the forgetting probe (models/probe.py), timed on
     random features of the real shape: its cost is per row and step, like the probe's, and a
@@ -114,6 +123,7 @@ def probe_rate(k: int, rows: int, width: int, n_classes: int, threads: int, step
 
     from paragrid.models.probe import fit_probe
 
+    clock = cpu_clock(threads)
     g = torch.Generator().manual_seed(0)
     h = torch.randn(k, max(1, rows), width, generator=g)
     y = torch.randint(0, n_classes, (k, max(1, rows)), generator=g)
@@ -124,9 +134,9 @@ def probe_rate(k: int, rows: int, width: int, n_classes: int, threads: int, step
         fit_probe(h, y, valid, n_classes, steps=2)            # untimed: first-call costs
         best = float("inf")
         for _ in range(2):                                    # best of two, as above
-            t0 = time.perf_counter()
+            t0 = clock()
             fit_probe(h, y, valid, n_classes, steps=steps)
-            best = min(best, time.perf_counter() - t0)
+            best = min(best, clock() - t0)
     finally:
         torch.set_num_threads(old_threads)
     return best / (steps * k * max(1, rows))

@@ -20,7 +20,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-MIN_UNIT_S = 5.0          # aim: every Tune trial at least this much work
+# aim: every Tune trial at least this much work. A unit costs ~0.4 slot-seconds beyond its
+# trials (Tune's trial start, loading sources, writing files: 414 more units cost 174 more
+# slot-seconds in two 10,032-trial runs, bench/RESULTS.md), so 10 s keeps that near 4%.
+MIN_UNIT_S = 10.0
 MAX_CPU_PACK = 256        # trials per pack on the CPU, at most
 GPU_MEMORY_SHARE = 0.5    # of the device memory a trial's GPU share grants
 DEFAULT_GPU_BYTES = 16 << 30  # assumed device memory when the driver cannot see the GPU

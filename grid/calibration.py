@@ -73,26 +73,25 @@ def calibrate(arch: dict, training: dict, x, y, n_classes: int, k: int, threads:
     n_train, n_val = float(data.train.sum(1).mean()), float(val.sum(1).mean())
     architecture = Architecture(**arch)
 
-    def timed(batch: int, epochs: int) -> float:
+    def train(batch: int, epochs: int) -> None:
         settings = TrainSettings(**{**training, "batch_size": batch, "max_epochs": epochs,
                                     "patience": None, "curve_stride": 1000})
-        t0 = clock()
         train_folds(data, architecture, settings, device="cpu")
-        return clock() - t0
 
     def per_epoch(batch: int) -> tuple[float, float]:
         """(seconds per epoch, seconds of set-up) from a 1- and a 3-epoch run, each the best of
         two (see cpu_clock for why the clock is the thread's CPU time)."""
-        one, three = (min(timed(batch, e) for _ in range(2)) for e in (1, 3))
+        one, three = (best_of_two(clock, lambda: train(batch, e)) for e in (1, 3))
         epoch = max(1e-6, (three - one) / 2)
         return epoch, max(0.0, one - epoch)
 
     old_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
     try:
-        timed(training["batch_size"], 1)   # untimed: the first call pays one-off imports and allocations
+        train(training["batch_size"], 1)   # untimed: the first call pays one-off imports and allocations
         at_batch, setup = per_epoch(training["batch_size"])
         one_batch, _ = per_epoch(int(data.train.sum(1).max()))
+        probe_row_step_s = probe_rate(k, int(n_train), arch["width"], n_classes, clock)
     finally:
         torch.set_num_threads(old_threads)
     batches = max(1, math.ceil(n_train / training["batch_size"]))
@@ -102,8 +101,7 @@ def calibrate(arch: dict, training: dict, x, y, n_classes: int, k: int, threads:
     params = x.shape[1] * w + (layers - 1) * w * w + w * n_classes
     flops = 2 * params * k * (3 * n_train + n_val)
     return Calibration(flops_per_s=flops / rows_time, batch_overhead_s=step, trial_overhead_s=setup + IN_PACK_TRIAL_S,
-                       probe_row_step_s=probe_rate(k, int(n_train), w, n_classes, threads), probe_width=w,
-                       probe_classes=n_classes)
+                       probe_row_step_s=probe_row_step_s, probe_width=w, probe_classes=n_classes)
 
 
 def cpu_clock(threads: int):
@@ -115,28 +113,29 @@ def cpu_clock(threads: int):
     return time.thread_time if threads <= 1 else time.perf_counter
 
 
-def probe_rate(k: int, rows: int, width: int, n_classes: int, threads: int, steps: int = 20) -> float:
+def best_of_two(clock, fn) -> float:
+    """The shorter of two timings of fn() on `clock` (the caller has run it once untimed)."""
+    best = float("inf")
+    for _ in range(2):
+        t0 = clock()
+        fn()
+        best = min(best, clock() - t0)
+    return best
+
+
+def probe_rate(k: int, rows: int, width: int, n_classes: int, clock, steps: int = 20) -> float:
     """Seconds per (fold-model, row, step) of the forgetting probe (models/probe.py), timed on
-    random features of the real shape: its cost is per row and step, like the probe's, and a
-    flop count at the trainer's rate was 2x off (a 1 x 8 network's rate is all step overhead)."""
+    random features of the real shape (with calibrate's torch threads): its cost is per row and
+    step, like the probe's, and a flop count at the trainer's rate was 2x off (a 1 x 8
+    network's rate is all step overhead)."""
     import torch
 
     from paragrid.models.probe import fit_probe
 
-    clock = cpu_clock(threads)
+    rows = max(1, rows)
     g = torch.Generator().manual_seed(0)
-    h = torch.randn(k, max(1, rows), width, generator=g)
-    y = torch.randint(0, n_classes, (k, max(1, rows)), generator=g)
-    valid = torch.ones(k, max(1, rows), dtype=torch.bool)
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads))
-    try:
-        fit_probe(h, y, valid, n_classes, steps=2)            # untimed: first-call costs
-        best = float("inf")
-        for _ in range(2):                                    # best of two, as above
-            t0 = clock()
-            fit_probe(h, y, valid, n_classes, steps=steps)
-            best = min(best, clock() - t0)
-    finally:
-        torch.set_num_threads(old_threads)
-    return best / (steps * k * max(1, rows))
+    h = torch.randn(k, rows, width, generator=g)
+    y = torch.randint(0, n_classes, (k, rows), generator=g)
+    valid = torch.ones(k, rows, dtype=torch.bool)
+    fit_probe(h, y, valid, n_classes, steps=2)            # untimed: first-call costs
+    return best_of_two(clock, lambda: fit_probe(h, y, valid, n_classes, steps=steps)) / (steps * k * rows)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from paragrid.grid.sources import Corpus, SourceJob, classes_of, encode
-from paragrid.grid.spec import Spec, Trial, parse_source
+from paragrid.grid.spec import Spec, Trial
 
 
 @contextmanager
@@ -92,20 +92,19 @@ class CostModel:
                                            batch_size=training["batch_size"], columns=columns)
         return self.cal.trial_overhead_s + training["max_epochs"] * per_epoch
 
-    def trial(self, t: Trial) -> float | None:
-        """A trial's seconds inside a pack: training, and a forgetting probe per source."""
+    def trial(self, t: Trial, jobs: list[SourceJob]) -> float | None:
+        """A trial's seconds inside a pack: training, and a forgetting probe per source model
+        (`jobs`: the trial's source models, plan.per_trial), fitted on that model's own corpus
+        and split, as grid/trial.py fits it."""
         columns = 1 + len(t.sources) if t.method == "prognet" else 1
         train = self._seconds(self.corpora[t.target], self.s.task, t.budget, columns, t.target)
         if train is None or t.method == "dnn":
             return train
         s, probes = self.s, 0.0
-        for name in t.sources:  # each probe fits the source task on the source's own split (grid/trial.py)
-            task, other = parse_source(name)
-            cross = other is not None and other != t.target
-            c = self.corpora[other if cross else t.target]
-            budget = s.k - 2 if cross else t.budget
-            probes += self.cal.probe_seconds(k=s.k, n_train=c.n * budget / s.k, width=s.arch_for(t.target)["width"],
-                                             n_classes=len(set(c.labels[task].tolist())))
+        for j in jobs:
+            c = self.corpora[j.corpus]
+            probes += self.cal.probe_seconds(k=s.k, n_train=c.n * j.budget / s.k, width=s.arch_for(t.target)["width"],
+                                             n_classes=len(set(c.labels[j.task].tolist())))
         return train + probes
 
     def unit_overhead(self) -> float:

@@ -31,9 +31,9 @@ class Merger:
         self.run, self.spec_hash = run, spec_hash
         self.rank = {tid: i for i, tid in enumerate(order)}
         self.merged: set[str] = set()
-        self.pending: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}   # by unit id
-        self.pending_ids: dict[str, tuple[str, ...]] = {}
-        self.queued: set[str] = set()                                      # their trial ids
+        # by unit id: (results, curves, the trial ids they add); `queued` is the union of those ids
+        self.pending: dict[str, tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]] = {}
+        self.queued: set[str] = set()
         self.n_parts = 0
         self.wrote = False  # a part was written in this session (results.parquet is then stale)
         self.last = 0.0
@@ -100,7 +100,7 @@ class Merger:
             new = [t for t in marker["trial_ids"] if not known(t)]
             if len(new) < len(marker["trial_ids"]):  # only what is not merged yet: never a row twice
                 res, cur = res[res["trial_id"].isin(new)], cur[cur["trial_id"].isin(new)]
-            self.pending[uid], self.pending_ids[uid] = (res, cur), tuple(new)
+            self.pending[uid] = (res, cur, tuple(new))
             self.queued.update(new)
 
     def add(self, units: dict[str, tuple[str, ...]]) -> None:
@@ -111,16 +111,15 @@ class Merger:
         if not self.pending or (not force and time.time() - self.last < MERGE_EVERY_S):
             return
         far = len(self.rank)
-        uids = sorted(self.pending, key=lambda u: min((self.rank.get(t, far) for t in self.pending_ids[u]), default=far))
+        uids = sorted(self.pending, key=lambda u: min((self.rank.get(t, far) for t in self.pending[u][2]), default=far))
         results = pd.concat([self.pending[u][0] for u in uids], ignore_index=True)
         curves = pd.concat([self.pending[u][1] for u in uids], ignore_index=True)
         n = self.n_parts
         # Curves first: a results part that exists vouches for its curves part.
         self.run.storage.write_parquet(curves, *self.run.at(CURVES, f"part-{n:06d}.parquet"))
         self.run.storage.write_parquet(results, *self.run.at(RESULT_PARTS, f"results-{n:06d}.parquet"))
-        self.merged.update(t for u in uids for t in self.pending_ids[u])
+        self.merged |= self.queued
         self.pending.clear()
-        self.pending_ids.clear()
         self.queued.clear()
         self.n_parts, self.last, self.wrote = n + 1, time.time(), True
 

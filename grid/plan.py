@@ -102,14 +102,26 @@ def make_units(plan: Plan, to_train: list[SourceJob], costs: CostModel, policy: 
         first = trials[0]
         columns = 1 + len(first.sources) if first.method == "prognet" else 1
         fold_bytes = _fold_bytes(plan, plan.corpora[first.target], s.task, first.target, columns)
-        est = {t.trial_id: costs.trial(t) for t in trials}
-        mean_cost = None if None in est.values() else sum(est.values()) / len(est)
-        size = pack_size(policy, len(trials), n_single, mean_cost, s.k, fold_bytes)
-        for chunk in split(trials, size):
+        for chunk, cost in _packs(trials, lambda t: costs.trial(t, plan.per_trial[t.trial_id]), costs, policy,
+                                  n_single, s.k, fold_bytes):
             members = [PackedTrial(t, tuple(j.key for j in plan.per_trial[t.trial_id])) for t in chunk]
-            cost = None if mean_cost is None else sum(est[t.trial_id] for t in chunk) + costs.unit_overhead()
             units.append(pack_unit(members, cost))
     return order_units(units, costs)
+
+
+def _packs(items: list, cost_of, costs: CostModel, policy: PackPolicy, n_single: int, k: int,
+           fold_bytes: int) -> list[tuple[list, float | None]]:
+    """One group of same-shape items (trials, or source models) cut into packs, each with its
+    estimated seconds on one slot (None without a calibration): sizes from pack_size on the
+    group's mean estimate, plus the unit's own cost once per pack."""
+    est = [cost_of(x) for x in items]
+    mean = None if None in est else sum(est) / len(est)
+    out, start = [], 0
+    for chunk in split(items, pack_size(policy, len(items), n_single, mean, k, fold_bytes)):
+        cost = None if mean is None else sum(est[start:start + len(chunk)]) + costs.unit_overhead()
+        out.append((chunk, cost))
+        start += len(chunk)
+    return out
 
 
 def _fold_bytes(plan: Plan, corpus: Corpus, task: str, for_target: str, columns: int) -> int:
@@ -131,13 +143,9 @@ def _source_units(plan: Plan, to_train: list[SourceJob], costs: CostModel, polic
     units = []
     for jobs in groups.values():
         jobs.sort(key=lambda j: (j.repeat, j.budget))  # repeat order: the transfer packs' order
-        est = {j.key: costs.source(j) for j in jobs}
-        mean_cost = None if None in est.values() else sum(est.values()) / len(est)
         fold_bytes = _fold_bytes(plan, plan.corpora[jobs[0].corpus], jobs[0].task, jobs[0].for_target, 1)
-        size = pack_size(policy, len(jobs), n_single, mean_cost, s.k, fold_bytes)
-        for chunk in split(jobs, size):
-            cost = None if mean_cost is None else sum(est[j.key] for j in chunk) + costs.unit_overhead()
-            units.append(source_unit(chunk, cost))
+        units += [source_unit(chunk, cost)
+                  for chunk, cost in _packs(jobs, costs.source, costs, policy, n_single, s.k, fold_bytes)]
     return units
 
 

@@ -78,9 +78,10 @@ def run_grid(spec, storage: str | None = None, address: str | None = None, verbo
         calibration.start()
         t_start = time.time()
         failures: list[tuple[str, str, str]] = []
+        n_src = 0  # source models that failed for good
         try:
-            failures = _schedule(plan, to_train, stored, calibration, address, verbose, tracking, merger,
-                                 lock, say, on_results)
+            failures, n_src = _schedule(plan, to_train, stored, calibration, address, verbose, tracking, merger,
+                                        lock, say, on_results)
         finally:
             # Also on Ctrl-C: every trial whose files are durable is in the tables, including
             # those that finished after Tune's last report reached the driver.
@@ -91,7 +92,6 @@ def run_grid(spec, storage: str | None = None, address: str | None = None, verbo
             f"results: {plan.run.uri}/results.parquet ({len(results)} rows), curves.parquet/")
         if failures or n_done < len(plan.trials):
             first = failures[0] if failures else ("?", "not finished", "")
-            n_src = sum(_models_in(f[0]) for f in failures if f[0].startswith("source."))
             raise TrialsFailed(
                 f"{len(plan.trials) - n_done} of {len(plan.trials)} trials did not finish"
                 f"{f' ({n_src} source model(s) failed)' if n_src else ''}; first failure: "
@@ -103,7 +103,8 @@ def run_grid(spec, storage: str | None = None, address: str | None = None, verbo
 
 def _schedule(plan: Plan, to_train, stored, calibration, address, verbose, tracking, merger: Merger,
               lock: RunLock, say, on_results=None) -> list[tuple[str, str, str]]:
-    """Start Ray, pack the work, run it; return the failures (unit id, error, log)."""
+    """Start Ray, pack the work, run it; return the failures (unit id, error, log) and how many
+    source models failed (a failed pack of source models counts each of its models)."""
     from ray import tune
 
     from paragrid.grid.console import ray_output_to
@@ -157,13 +158,7 @@ def _schedule(plan: Plan, to_train, stored, calibration, address, verbose, track
                 on_results(grid)
         finally:
             progress.close()
-    return [tuple(f) for f in progress.failures]
-
-
-def _models_in(source_unit_id: str) -> int:
-    """Source models in a source unit, from its id ("<first job id>+<more>", grid/work.py)."""
-    more = source_unit_id.rsplit("+", 1)
-    return 1 + int(more[1]) if len(more) == 2 and more[1].isdigit() else 1
+    return [tuple(f) for f in progress.failures], progress.failed.get(SOURCE_STAGE, 0)
 
 
 def _result_path(run: RunDir) -> Path | str:

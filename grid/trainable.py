@@ -90,9 +90,9 @@ def run_unit(config: dict, ctx: WorkerContext) -> None:
 
 
 def _source(unit: Unit, ctx: WorkerContext, storage: Storage, device: str, node: str, t_enter: float) -> dict:
-    import numpy as np
+    import pandas as pd
 
-    from paragrid.grid.trial import train_sources
+    from paragrid.grid.trial import summary, train_sources
 
     models = ModelStore(storage)
     metas = {}
@@ -109,14 +109,9 @@ def _source(unit: Unit, ctx: WorkerContext, storage: Storage, device: str, node:
                         t_train1=t1, unit_id=unit.id)  # stamps for bench/ (one pair per pack)
             models.save(job.key, model, meta)
             metas[job.key] = meta
-    test = np.concatenate([np.asarray(metas[j.key]["test_uar"], float) for j in unit.jobs])
-    val = np.concatenate([np.asarray(metas[j.key]["val_uar"], float) for j in unit.jobs])
-    epochs = np.concatenate([np.asarray(metas[j.key]["epochs_run"], float) for j in unit.jobs])
-    best = np.concatenate([np.asarray(metas[j.key]["best_epoch"], float) for j in unit.jobs])
-    return {"test_uar_mean": float(test.mean()), "test_uar_std": float(test.std()),
-            "val_uar_mean": float(val.mean()), "val_uar_std": float(val.std()),
-            "epochs_run_mean": float(epochs.mean()), "best_epoch_mean": float(best.mean()), "folds": len(test),
-            "models_resumed": len(unit.jobs) - len(todo)}
+    folds = pd.concat([pd.DataFrame({c: metas[j.key][c] for c in ("test_uar", "val_uar", "epochs_run", "best_epoch")})
+                       for j in unit.jobs], ignore_index=True)   # one row per fold-model, as a pack's results
+    return {**summary(folds), "models_resumed": len(unit.jobs) - len(todo)}
 
 
 def _pack(unit: Unit, ctx: WorkerContext, run: RunDir, storage: Storage, device: str, node: str,

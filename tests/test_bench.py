@@ -186,15 +186,7 @@ def test_extract_speed_reports_each_jobs_value(capsys):
 
 
 # ---- Ray: ray_overhead and demo_timing share one Ray instance (starting Ray costs seconds) ----
-@pytest.fixture(scope="module")
-def ray_running():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    yield ray
-    ray.shutdown()
-
-
-def test_ray_overhead_stamps_every_trial(ray_running, capsys):
+def test_ray_overhead_stamps_every_trial(local_ray, capsys):
     res = script("ray_overhead").main(["--trials", "1", "--epochs", "3", "--rows", "40"])
     out = capsys.readouterr().out
     assert_section(out, "ray_overhead (Ray Tune, per trial)", "| actor started -> trainable entered |")
@@ -205,7 +197,7 @@ def test_ray_overhead_stamps_every_trial(ray_running, capsys):
     assert res["fit_s"] > 0 and 0 < res["busy_fraction"] < 1
 
 
-def test_demo_timing_times_every_stage(ray_running, tmp_path, capsys):
+def test_demo_timing_times_every_stage(local_ray, tmp_path, capsys):
     try:
         from paragrid.grid.runner import run_grid  # noqa: F401
     except ImportError as err:
@@ -247,7 +239,7 @@ def test_demo_timing_times_every_stage(ray_running, tmp_path, capsys):
     assert os.path.isdir(tmp_path / "work" / "runs" / "benchdemo")
 
 
-def test_scale_probe_measures_a_small_grid_and_its_resume(ray_running, tmp_path, capsys):
+def test_scale_probe_measures_a_small_grid_and_its_resume(local_ray, tmp_path, capsys):
     from grid_helpers import write_corpus
 
     feats = tmp_path / "features"

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import numpy as np
 import pandas as pd
@@ -25,15 +24,6 @@ SPEC = dict(targets=["ca"], sources=[["gender"], ["emotion@other"]])  # 5 trials
 K = 4
 
 
-@pytest.fixture(scope="module")
-def ray_instance():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 @pytest.fixture()
 def work(tmp_path):
     write_corpora(tmp_path)
@@ -45,7 +35,7 @@ def _files(run_dir, pattern):
 
 
 @pytest.mark.slow
-def test_grid_failures_resume_tables_rerun_and_retry(ray_instance, work, capsys, monkeypatch):
+def test_grid_failures_resume_tables_rerun_and_retry(local_ray, work, capsys, monkeypatch):
     """One grid, four runs (Ray worker start-ups are the expensive part of these tests):
     A. a source model fails for good (no retries allowed): one line; the trials that need it
        are reported as skipped (not left waiting); the rest of the grid finishes;
@@ -173,7 +163,7 @@ def test_user_errors_come_before_ray_starts(work, monkeypatch):
         run_grid(str(write_spec(work, doc)), storage=str(work / "runs"))
 
 
-def test_a_user_error_in_a_unit_fails_it_at_once_without_retries(ray_instance, work, capsys, monkeypatch):
+def test_a_user_error_in_a_unit_fails_it_at_once_without_retries(local_ray, work, capsys, monkeypatch):
     """A deterministic error (UserError) raised inside a unit is not retried, whatever
     max_failures allows: its message is the failure line, and the rest of the grid runs."""
     from paragrid.grid.trainable import USER_FAULT_ENV

@@ -38,15 +38,6 @@ def poison(df: pd.DataFrame, features: list[str], rows: np.ndarray, seed: int) -
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("nested")
     df, features = corpus_frame()

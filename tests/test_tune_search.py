@@ -37,15 +37,6 @@ def corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def first_run(corpus, local_ray, tmp_path_factory):
     """The study after its first call: 3 trials, the paper's architecture first."""
     folder = tmp_path_factory.mktemp("tune-run")

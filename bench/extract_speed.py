@@ -46,8 +46,8 @@ def write_corpus(root: Path, n: int, seed: int, jobs: int | None) -> tuple[Path,
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    from paragrid.features.corpora import load_corpus
     from paragrid.features.extract import extract_features
-    from paragrid.features.loaders import load_corpus
 
     load0 = benchlib.load()
     info = benchlib.machine(None)

@@ -1,1 +1,13 @@
-"""features stage of paragrid; see docs/FORMATS.md for what flows in and out."""
+"""features stage of paragrid: corpora in, eGeMAPS features out (docs/FORMATS.md).
+
+Subpackages:
+  paragrid.features.corpora  a corpus release or manifest CSV -> one manifest DataFrame
+                             (loaders per release format, label maps, the manifest contract)
+  paragrid.features.extract  a manifest -> one features parquet per corpus (openSMILE
+                             extraction, cache, worker pool) and the parquet store that every
+                             later stage reads with `read_features`
+  paragrid.features.synth    the built-in synthetic corpora synth-a and synth-b and their
+                             source-filter voice
+
+Import public names from the subpackages; this package itself exports nothing.
+"""

@@ -14,8 +14,7 @@ import pytest
 
 from fake_corpora import make_crema_d_tree, make_emodb_tree, write_wav
 from paragrid.errors import UserError
-from paragrid.features.labels import CorpusWarning
-from paragrid.features.loaders import load_corpus
+from paragrid.features.corpora import CorpusWarning, load_corpus
 
 
 def _manifest(folder: Path, labels: list[str]) -> Path:

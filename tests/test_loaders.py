@@ -17,9 +17,9 @@ import pytest
 
 from fake_corpora import BUILDERS, write_wav
 from paragrid.errors import UserError
-from paragrid.features.labels import CorpusWarning
-from paragrid.features.loaders import load_corpus
-from paragrid.features.manifest import MANIFEST_COLUMNS, validate_manifest, write_manifest
+from paragrid.features.corpora import (
+    MANIFEST_COLUMNS, CorpusWarning, load_corpus, validate_manifest, write_manifest,
+)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,8 @@ Every later stage trusts this file blindly, so the checks live here, once: a par
 `read_features` returns has every manifest column, every feature column named in its metadata,
 float64 features and no NaN. Writes go through a temporary file in the same folder and an
 atomic rename, so a parquet that exists is always complete, even after a crash or Ctrl-C.
+The grid driver imports this module: it must stay free of openSMILE at import time
+(`_opensmile` imports it only when the feature names are first needed).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from paragrid.errors import UserError
-from paragrid.features.manifest import MANIFEST_COLUMNS
+from paragrid.features.corpora import MANIFEST_COLUMNS
+from paragrid.features.extract._opensmile import egemaps_names
 
 FORMAT_VERSION = 1
 META_KEY = b"paragrid"
@@ -124,8 +127,6 @@ def feature_columns(meta_or_df: dict | pd.DataFrame) -> list[str]:
         meta = meta_or_df.attrs.get("paragrid")
         if meta:
             return list(meta["feature_columns"])
-        from paragrid.features.extract import egemaps_names
-
         cols = [c for c in egemaps_names() if c in meta_or_df.columns]
         if not cols:
             raise ValueError("frame has no eGeMAPS feature columns and no 'paragrid' attrs")

@@ -27,8 +27,6 @@ import yaml
 
 from paragrid.errors import UserError
 
-FOUR_CLASSES = ("angry", "happy", "neutral", "sad")
-
 # The paper's 4-class setup per format (docs/PROTOCOL.md, section 2): IEMOCAP merges excited into happy.
 DEFAULT_MAPS: dict[str, dict[str, str]] = {
     "iemocap": {"neu": "neutral", "hap": "happy", "exc": "happy", "sad": "sad", "ang": "angry"},

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from analysis_helpers import build_results, write_tables
-from paragrid.analysis.plot_style import decade_text, p_floor, uar_ranges
+from paragrid.analysis.plots import decade_text, p_floor, uar_ranges
 from paragrid.analysis.report import write_report
 
 # ProgNet/speaker near the top of the scale: its error bars reach above 1.0, as on EmoDB.
@@ -215,7 +215,7 @@ def test_report_figures_for_notebooks():
     """paragrid.api's figures: the page's builders, by name, as Plotly figures."""
     import plotly.graph_objects as go
 
-    from paragrid.analysis.figures import report_figures
+    from paragrid.analysis.report import report_figures
 
     results, curves = build_results(k=4, repeats=1, cross_budgets=(1,), max_epochs=10)
     figs = report_figures(results, curves, holm=True)

@@ -7,10 +7,9 @@ import pandas as pd
 import pytest
 
 from analysis_helpers import build_results, write_tables, write_trials_csv
-from paragrid.analysis.analyse import analyse
-from paragrid.analysis.paper import paper_cell
-from paragrid.analysis.report import write_report
-from paragrid.analysis.summary import summarise
+from paragrid.analysis.report import analyse, write_report
+from paragrid.analysis.report._paper import paper_cell
+from paragrid.analysis.stats import summarise
 from paragrid.cli import main
 from paragrid.errors import UserError
 
@@ -201,7 +200,7 @@ def test_cli_report(small_run, report, capsys):
 
 
 def test_tuning_view_with_and_without_a_stored_study(tmp_path):
-    from paragrid.analysis.views_tuning import tuning
+    from paragrid.analysis.report._views_tuning import tuning
 
     write_trials_csv(tmp_path, n=8, corpora=("synth-a",))
     body = "".join(tuning(tmp_path).body)
@@ -221,8 +220,9 @@ def test_tuning_view_with_and_without_a_stored_study(tmp_path):
 
 
 def test_progress_total_from_the_resolved_spec(tmp_path):
-    from paragrid.analysis.views_header import read_progress
-    from paragrid.grid.spec import expand_trials, load_spec
+    from paragrid.analysis.report._views_header import read_progress
+    from paragrid.grid.spec import expand_trials
+    from paragrid.grid.spec import load_spec
 
     feats = tmp_path / "features"
     feats.mkdir()

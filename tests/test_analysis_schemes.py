@@ -8,11 +8,9 @@ import pytest
 from scipy import stats as sps
 
 from analysis_helpers import build_results, paired_results, write_tables
-from paragrid.analysis.analyse import analyse
-from paragrid.analysis.load import load_results
-from paragrid.analysis.schemes import Design, design_note, design_of
-from paragrid.analysis.significance import Cell, markers, significance_table
-from paragrid.analysis.summary import summarise
+from paragrid.analysis.report import analyse
+from paragrid.analysis.stats import (Cell, Design, design_note, design_of, load_results, markers,
+                                     significance_table, summarise)
 from paragrid.errors import UserError
 
 LOSO = "leave-one-speaker-out"

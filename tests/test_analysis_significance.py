@@ -8,10 +8,8 @@ import pytest
 from scipy import stats as sps
 
 from analysis_helpers import build_results, paired_results, write_tables
-from paragrid.analysis.load import load_results
-from paragrid.analysis.significance import Cell, markers, pair_folds, significance_table
-from paragrid.analysis.stats import holm
-from paragrid.analysis.summary import summarise
+from paragrid.analysis.stats import (Cell, holm, load_results, markers, pair_folds,
+                                     significance_table, summarise)
 from paragrid.errors import UserError
 
 # Paired differences ProgNet - DNN over k = 3 folds x r = 2 repeats, in (repeat, fold) order.

@@ -6,7 +6,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from paragrid.analysis.plot_style import _axis, style
+from paragrid.analysis.plots._style import _axis, style
+
 
 def tuning_history(trials: pd.DataFrame) -> go.Figure:
     """Objective per trial (one panel per tuned corpus) and the best so far among trials that

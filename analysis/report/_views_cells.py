@@ -6,12 +6,12 @@ import re
 
 import pandas as pd
 
-from paragrid.analysis.cells import method_label, origin_label
-from paragrid.analysis.dashboard import (Section, esc, figure_html, frame_html, note_html,
-                                         selector_html)
-from paragrid.analysis.fmt import fmt_measured, fmt_num
-from paragrid.analysis.plot_cells import confusion_matrices, forgetting as forgetting_figure
-from paragrid.analysis.plot_uar import learning_curves as curve_figures
+from paragrid.analysis.plots import confusion_matrices
+from paragrid.analysis.plots import forgetting as forgetting_figure
+from paragrid.analysis.plots import learning_curves as curve_figures
+from paragrid.analysis.report._dashboard import (Section, esc, figure_html, frame_html, note_html,
+                                                 selector_html)
+from paragrid.analysis.stats import fmt_measured, fmt_num, method_label, origin_label
 
 
 def learning_curves(curves: pd.DataFrame | None) -> Section:

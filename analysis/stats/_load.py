@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from paragrid.analysis.cells import CELL, ORIGIN_UNKNOWN
+from paragrid.analysis.stats._cells import CELL, ORIGIN_UNKNOWN
 from paragrid.errors import UserError
+from paragrid.grid.store import CORE_CURVE_COLUMNS, CORE_RESULT_COLUMNS, ResultRow, dtypes
 
-REQUIRED = ["method", "sources", "target", "budget", "repeat", "fold", "seed", "test_uar"]
-INT_COLUMNS = ["budget", "repeat", "fold", "seed"]
-CURVE_REQUIRED = ["method", "sources", "target", "budget", "repeat", "fold", "epoch", "test_uar"]
+# The columns and types the writer declares (paragrid.grid.store: one schema for writer, merger, reader).
+REQUIRED = CORE_RESULT_COLUMNS
+INT_COLUMNS = [c for c in REQUIRED if dtypes(ResultRow).get(c) == "int64"]
+CURVE_REQUIRED = CORE_CURVE_COLUMNS
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

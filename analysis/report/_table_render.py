@@ -1,4 +1,4 @@
-"""A results table held once, rendered as Markdown, CSV and LaTeX (and HTML in dashboard.py).
+"""A results table held once, rendered as Markdown, CSV and LaTeX (and HTML in _dashboard.py).
 
 The cell texts live in one `Table`, so the formats cannot disagree. CSV and LaTeX use pandas'
 own writers (DataFrame.to_csv; Styler.to_latex with booktabs rules, which needs jinja2). Markdown

@@ -16,16 +16,16 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from paragrid.analysis import views_cells, views_tables, views_tests
-from paragrid.analysis.analyse import Analysis, analyse
-from paragrid.analysis.dashboard import esc
-from paragrid.analysis.load import load_curves, load_results
-from paragrid.analysis.page import render_page, write_atomic
-from paragrid.analysis.significance import check_test, comparison_tests
-from paragrid.analysis.stats import TEST_LABEL
-from paragrid.analysis.summary import summarise
-from paragrid.analysis.views_header import header
-from paragrid.analysis.views_tuning import tuning
+from paragrid.analysis.report import _views_cells as views_cells
+from paragrid.analysis.report import _views_tables as views_tables
+from paragrid.analysis.report import _views_tests as views_tests
+from paragrid.analysis.report._analyse import Analysis, analyse
+from paragrid.analysis.report._dashboard import esc
+from paragrid.analysis.report._page import render_page, write_atomic
+from paragrid.analysis.report._views_header import header
+from paragrid.analysis.report._views_tuning import tuning
+from paragrid.analysis.stats import (TEST_LABEL, check_test, comparison_tests, load_curves,
+                                     load_results, summarise)
 from paragrid.errors import UserError
 
 

@@ -1,6 +1,6 @@
 """Figures behind the tests: the per-fold paired differences and every comparison's p-values.
 
-The p-value chart is on a clean log axis (plot_style.log_p_axis) with the α line labelled
+The p-value chart is on a clean log axis (_style.log_p_axis) with the α line labelled
 beside it; p-values are unadjusted there (Holm changes the verdicts in the tables, not the
 evidence plotted here), and every test a comparison's design allows is shown: the repeated-CV
 tests for k-fold cells, the paired tests over speakers for leave-one-out cells.
@@ -12,9 +12,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from paragrid.analysis.cells import method_color, method_label, origin_label
-from paragrid.analysis.plot_style import _rgba, alpha_line, log_p_axis, p_floor, style
-from paragrid.analysis.stats import TEST_SHORT
+from paragrid.analysis.plots._style import _rgba, alpha_line, log_p_axis, method_color, p_floor, style
+from paragrid.analysis.stats import TEST_SHORT, method_label, origin_label
 
 
 def _comparison_label(r: pd.Series, with_budget: bool, with_sources: bool) -> str:

@@ -6,18 +6,20 @@ spec architecture, one tuned on the test corpus itself (optimistic: it has seen 
 and one tuned leakage-free are different experiments: pooling their folds would average an
 optimistic number into an honest one. Keeping the labels and the row order here means Table 2,
 the cross-corpus table and every figure call the same thing by the same name and list it in the
-same order.
+same order. `Cell` is one cell as a value (the key of markers, flags and hover texts) and
+`cell_kind` says which table a cell belongs to; significance, flags and summary all build on
+them, so they live here, below those three.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 CELL = ["task", "target", "sources", "method", "budget", "architecture_origin"]
 METHOD_ORDER = ["dnn", "ptft", "prognet"]
 METHOD_LABEL = {"dnn": "DNN", "ptft": "PT/FT", "prognet": "ProgNet"}
 # The paper's source sets first, in the paper's order; anything else follows alphabetically.
 SOURCE_ORDER = ["none", "speaker", "gender"]
-METHOD_COLOR = {"dnn": "#6b7280", "ptft": "#2563eb", "prognet": "#dc2626"}
-EXTRA_COLORS = ["#059669", "#d97706", "#7c3aed", "#0891b2", "#be185d"]
 
 
 # Where the architecture came from (docs/FORMATS.md section 4, `architecture_origin`).
@@ -36,6 +38,34 @@ ORIGIN_EXPLAIN = {
                          "paper's own hand choice)",
     ORIGIN_UNKNOWN: "results written before paragrid recorded the architecture's origin",
 }
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    target: str
+    sources: str
+    method: str
+    budget: int
+    origin: str
+
+    def label(self) -> str:
+        return f"{self.method}/{self.sources}"
+
+
+def cell_of(row) -> Cell:
+    """The Cell of a summary / results row (a pandas row or a dict with the CELL columns)."""
+    return Cell(str(row["task"]), str(row["target"]), str(row["sources"]), str(row["method"]),
+                int(row["budget"]), str(row["architecture_origin"]))
+
+
+def comparison_cells(r) -> tuple[Cell, Cell]:
+    """(A, B) cells of one row of the significance table."""
+    a = Cell(r["task"], r["target"], r["sources_a"], r["method_a"], int(r["budget"]),
+             r["architecture_origin"])
+    b = Cell(r["task"], r["target"], r["sources_b"], r["method_b"], int(r["budget"]),
+             r["architecture_origin"])
+    return a, b
 
 
 def origin_label(origin: str) -> str:
@@ -57,12 +87,6 @@ def origin_rank(origin: str) -> tuple[int, str]:
 
 def method_label(method: str) -> str:
     return METHOD_LABEL.get(method, method)
-
-
-def method_color(method: str) -> str:
-    if method in METHOD_COLOR:
-        return METHOD_COLOR[method]
-    return EXTRA_COLORS[sum(map(ord, method)) % len(EXTRA_COLORS)]
 
 
 def method_rank(method: str) -> tuple[int, str]:
@@ -90,6 +114,13 @@ def cross_corpus_source(sources: str, target: str, task: str) -> str | None:
     if corpus == target or (task and src_task != task):
         return None
     return corpus
+
+
+def cell_kind(sources: str, target: str, task: str, method: str) -> str:
+    """'baseline' (no source), 'crosscorpus' (Experiment 2) or 'transfer' (Table 2 rows)."""
+    if sources == "none" or method == "dnn":
+        return "baseline"
+    return "crosscorpus" if cross_corpus_source(sources, target, task) else "transfer"
 
 
 def direction_label(source_corpus: str, target: str) -> str:

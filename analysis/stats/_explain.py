@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from paragrid.analysis.cells import method_label, origin_explain, origin_label
-from paragrid.analysis.fmt import fmt_p
-from paragrid.analysis.flags import CAP_WHY, CHANCE_WHY, DISAGREE_WHY, CellFlags
-from paragrid.analysis.schemes import Design, design_note
-from paragrid.analysis.significance import Cell, cell_of, comparison_cells
-from paragrid.analysis.stats import TEST_LABEL
+from paragrid.analysis.stats._cells import (Cell, cell_of, comparison_cells, method_label,
+                                            origin_explain, origin_label)
+from paragrid.analysis.stats._flags import CAP_WHY, CHANCE_WHY, DISAGREE_WHY, CellFlags
+from paragrid.analysis.stats._fmt import fmt_p
+from paragrid.analysis.stats._schemes import Design, design_note
+from paragrid.analysis.stats._tests import TEST_LABEL
 
 
 @dataclass

@@ -21,12 +21,11 @@ import json
 import numpy as np
 import pandas as pd
 
-from paragrid.analysis.cells import (CELL, cross_corpus_source, method_rank, origin_rank,
-                                     sources_key)
-from paragrid.analysis.flags import fold_counts as flag_counts
-from paragrid.analysis.load import with_origin
-from paragrid.analysis.schemes import design_of
-from paragrid.analysis.stats import repeat_mean_std
+from paragrid.analysis.stats._cells import CELL, cell_kind, method_rank, origin_rank, sources_key
+from paragrid.analysis.stats._flags import fold_counts as flag_counts
+from paragrid.analysis.stats._load import with_origin
+from paragrid.analysis.stats._schemes import design_of
+from paragrid.analysis.stats._tests import repeat_mean_std
 
 SUMMARY_COLUMNS = CELL + [
     "kind", "n_repeats", "n_folds", "folds_per_repeat_min", "folds_per_repeat_max",
@@ -37,13 +36,6 @@ SUMMARY_COLUMNS = CELL + [
     "fold_scheme", "k", "design", "n_classes",
     "n_cap_bound", "n_cap_known", "n_chance", "n_chance_known",
 ]
-
-
-def cell_kind(sources: str, target: str, task: str, method: str) -> str:
-    """'baseline' (no source), 'crosscorpus' (Experiment 2) or 'transfer' (Table 2 rows)."""
-    if sources == "none" or method == "dnn":
-        return "baseline"
-    return "crosscorpus" if cross_corpus_source(sources, target, task) else "transfer"
 
 
 def _mean_or_nan(values: pd.Series) -> float:

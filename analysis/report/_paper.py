@@ -37,9 +37,6 @@ CROSS_SIGNIFICANT: dict[tuple[str, str, str], set[int]] = {
     ("iemocap", "msp-improv", "ptft"): set(),
 }
 
-GENDER_UAR = {"msp-improv": 0.981, "iemocap": 0.931}  # source-task (gender) UAR, for reference
-
-
 def paper_cell(sources: str, method: str, target: str) -> str:
     """The paper's Table 2 cell as text, or '—' where the paper has none."""
     value = TABLE2.get((sources, method), {}).get(target)

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from paragrid.analysis.explain import Context
-from paragrid.analysis.flags import cell_flags
-from paragrid.analysis.significance import comparison_tests, decide, markers
-from paragrid.analysis.tables import Table, crosscorpus, table2
+from paragrid.analysis.report._table_render import Table
+from paragrid.analysis.report._tables import crosscorpus, table2
+from paragrid.analysis.stats import Context, cell_flags, comparison_tests, decide, markers
 
 
 @dataclass
@@ -24,16 +23,12 @@ class Analysis:
     t2: Table | None
     cc: Table | None
 
-    @property
-    def marks(self):
-        return self.ctx.marks
-
 
 def analyse(results: pd.DataFrame, summary: pd.DataFrame, *, test: str = "calibrated",
             unit_test: str = "paired", alpha: float = 0.05, holm: bool = False,
             compare_paper: bool = False, source_name: str = "results.parquet",
             tests: pd.DataFrame | None = None) -> Analysis:
-    """`tests`: the output of significance.comparison_tests when already computed (the two
+    """`tests`: the output of stats.comparison_tests when already computed (the two
     Holm variants of one report share it)."""
     if tests is None:
         tests = comparison_tests(results, test, unit_test, source_name)

@@ -1,6 +1,6 @@
 """UAR figures: Table 2 as bars, UAR against fold budget (Figure 4), learning curves (Figure 3).
 
-Bars start at 0 with the chance level drawn; the zoom is a button (plot_style). Every bar's and
+Bars start at 0 with the chance level drawn; the zoom is a button (_style). Every bar's and
 star's hover names the architecture origin, the test and the correction behind its marker.
 """
 
@@ -13,15 +13,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from paragrid.analysis.cells import (CELL, cross_corpus_source, direction_label, method_color,
-                                     method_label, method_rank, origin_label, source_rank,
-                                     sources_key)
-from paragrid.analysis.explain import Context, cell_hover
-from paragrid.analysis.plot_style import (PATTERN, _axis, _axis_titles, _grid, _panel_height,
-                                          _rgba, chance_label, chance_of, style, uar_ranges,
-                                          zoom_buttons)
-from paragrid.analysis.significance import Cell
-from paragrid.analysis.stats import TEST_SHORT
+from paragrid.analysis.plots._style import (PATTERN, _axis, _axis_titles, _grid, _panel_height,
+                                           _rgba, chance_label, chance_of, method_color, style,
+                                           uar_ranges, zoom_buttons)
+from paragrid.analysis.stats import (CELL, TEST_SHORT, Cell, Context, cell_hover,
+                                     cross_corpus_source, direction_label, method_label,
+                                     method_rank, origin_label, source_rank, sources_key)
 
 
 def _br(text: str) -> str:

@@ -1,8 +1,8 @@
 """HTML fragments of the dashboard: sections, figures, tables, the Holm switch and selectors.
 
-The page shell (CSS, scripts, atomic write) is analysis/page.py. Tables carry, per cell, a hover
-text (`title`) naming the test and correction behind its markers and its protocol flags, and a
-flag line under the cell, so a reader sees the traps where the numbers are.
+The page shell (CSS, scripts, atomic write) is analysis/report/_page.py. Tables carry, per
+cell, a hover text (`title`) naming the test and correction behind its markers and its protocol
+flags, and a flag line under the cell, so a reader sees the traps where the numbers are.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import plotly.graph_objects as go
 
-from paragrid.analysis.table_render import Table
+from paragrid.analysis.report._table_render import Table
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                "toImageButtonOptions": {"format": "svg", "scale": 1}}

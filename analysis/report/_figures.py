@@ -11,14 +11,12 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from paragrid.analysis.analyse import analyse
-from paragrid.analysis.load import complete_curves, with_origin
-from paragrid.analysis.plot_cells import confusion_matrices, forgetting
-from paragrid.analysis.plot_checks import best_epoch_positions
-from paragrid.analysis.plot_tests import paired_differences, pvalue_dots
-from paragrid.analysis.plot_uar import budget_curves, learning_curves, table2_bars
-from paragrid.analysis.summary import summarise
-from paragrid.analysis.tables import table2_columns
+from paragrid.analysis.plots import (best_epoch_positions, budget_curves, confusion_matrices,
+                                     forgetting, learning_curves, paired_differences, pvalue_dots,
+                                     table2_bars)
+from paragrid.analysis.report._analyse import analyse
+from paragrid.analysis.report._tables import table2_columns
+from paragrid.analysis.stats import complete_curves, summarise, with_origin
 
 
 def report_figures(results: pd.DataFrame, curves: pd.DataFrame | None = None, *,

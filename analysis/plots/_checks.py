@@ -2,7 +2,8 @@
 
 Best epochs piling up against the cap mean the models were still improving when training
 stopped (budget-1 folds of a per-epoch schedule get the fewest updates); such cells are
-"cap-bound" (analysis/flags.py), and more epochs or `updates: matched` might change the ranking.
+"cap-bound" (analysis/stats/_flags.py), and more epochs or `updates: matched` might change the
+ranking.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from paragrid.analysis.cells import CELL, method_color, method_label, origin_label
-from paragrid.analysis.flags import CAP_FRACTION, epoch_caps
-from paragrid.analysis.plot_style import style
+from paragrid.analysis.plots._style import method_color, style
+from paragrid.analysis.stats import CAP_FRACTION, CELL, epoch_caps, method_label, origin_label
 
 
 def _cell_label(key: dict, many_origins: bool) -> str:

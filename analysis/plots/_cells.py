@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from paragrid.analysis.cells import method_color, method_label, method_rank, origin_label, sources_key
-from paragrid.analysis.plot_style import _axis_titles, _grid, _panel_height, style
+from paragrid.analysis.plots._style import _axis_titles, _grid, _panel_height, method_color, style
+from paragrid.analysis.stats import method_label, method_rank, origin_label, sources_key
 
 FORGET_PAD = 0.05
 

@@ -11,9 +11,9 @@ Comparisons made, per (task, target, budget, architecture origin) and source set
   every method on S vs the DNN (sources 'none'), and every two methods on S against each other.
 Cells of different architecture origins are never compared or pooled (a tuned-same-corpus
 architecture is optimistic; its DNN is the baseline of its own transfer rows).
-Which test drives the markers depends on the fold scheme (analysis/schemes.py): the chosen
-repeated-CV test (calibrated or corrected) for k-fold CV, the chosen paired test over speakers
-(paired t or Wilcoxon) for leave-one-speaker/session-out. Markers (the paper's): `*`
+Which test drives the markers depends on the fold scheme (analysis/stats/_schemes.py): the
+chosen repeated-CV test (calibrated or corrected) for k-fold CV, the chosen paired test over
+speakers (paired t or Wilcoxon) for leave-one-speaker/session-out. Markers (the paper's): `*`
 significantly better than the DNN; `†` significantly better than every other method it is
 compared with (DNN and the other method(s) on the same S; at least two).
 """
@@ -26,12 +26,12 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from paragrid.analysis.cells import CELL as CELL_COLUMNS
-from paragrid.analysis.cells import method_rank, sources_key
-from paragrid.analysis.load import with_origin
-from paragrid.analysis.schemes import design_of
-from paragrid.analysis.stats import MARKER_TESTS, TESTS, UNIT_TESTS, holm, run_test
-from paragrid.analysis.summary import cell_kind
+from paragrid.analysis.stats._cells import CELL as CELL_COLUMNS
+from paragrid.analysis.stats._cells import (Cell, cell_kind, cell_of, comparison_cells,
+                                            method_rank, sources_key)
+from paragrid.analysis.stats._load import with_origin
+from paragrid.analysis.stats._schemes import design_of
+from paragrid.analysis.stats._tests import MARKER_TESTS, TESTS, UNIT_TESTS, holm, run_test
 from paragrid.errors import UserError
 
 PAIR_ON = ["repeat", "fold"]
@@ -43,31 +43,12 @@ KFOLD_TESTS = ("calibrated", "corrected", "naive")
 TABLE_LABEL = {"table2": "Table 2", "crosscorpus": "the cross-corpus table"}
 
 
-@dataclass(frozen=True)
-class Cell:
-    task: str
-    target: str
-    sources: str
-    method: str
-    budget: int
-    origin: str
-
-    def label(self) -> str:
-        return f"{self.method}/{self.sources}"
-
-
 @dataclass
 class Paired:
     diffs: np.ndarray       # A - B per paired fold
     n_repeats: int
     ratio: float            # mean n_test / n_train over the pairs (NaN if sizes unknown)
     unmatched: int          # folds that only one of the two has
-
-
-def cell_of(row) -> Cell:
-    """The Cell of a summary / results row (a pandas row or a dict with the CELL columns)."""
-    return Cell(str(row["task"]), str(row["target"]), str(row["sources"]), str(row["method"]),
-                int(row["budget"]), str(row["architecture_origin"]))
 
 
 def cell_rows(results: pd.DataFrame, cell: Cell) -> pd.DataFrame:
@@ -249,12 +230,3 @@ def markers(sig: pd.DataFrame) -> dict[Cell, str]:
             mark += "†"
         out[cell] = mark
     return out
-
-
-def comparison_cells(r) -> tuple[Cell, Cell]:
-    """(A, B) cells of one row of the significance table."""
-    a = Cell(r["task"], r["target"], r["sources_a"], r["method_a"], int(r["budget"]),
-             r["architecture_origin"])
-    b = Cell(r["task"], r["target"], r["sources_b"], r["method_b"], int(r["budget"]),
-             r["architecture_origin"])
-    return a, b

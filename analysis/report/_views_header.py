@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from paragrid.analysis.cells import ORIGIN_UNKNOWN, origin_label
-from paragrid.analysis.dashboard import esc, holm_switch_html, note_html
-from paragrid.analysis.schemes import Design
+from paragrid.analysis.report._dashboard import esc, holm_switch_html, note_html
+from paragrid.analysis.stats import ORIGIN_UNKNOWN, Design, origin_label
+from paragrid.grid.spec import expand_trials, load_spec
 
 SETTINGS = ["normalisation", "init", "updates", "layers", "width", "activation", "dropout", "lr",
             "optimizer", "batch_size", "max_epochs", "patience"]
@@ -43,8 +43,6 @@ def read_progress(rundir: Path) -> tuple[int | None, int | None, str]:
     if not spec.exists():
         return None, None, ""
     try:
-        from paragrid.grid.spec import expand_trials, load_spec
-
         return None, len(expand_trials(load_spec(spec)).trials), ""
     except Exception as err:  # an optional count must never break the report
         return None, None, f"total trial count unknown ({str(err).splitlines()[0][:160]})"

@@ -6,14 +6,13 @@ import math
 
 import pandas as pd
 
-from paragrid.analysis.analyse import Analysis
-from paragrid.analysis.cells import method_label, origin_label
-from paragrid.analysis.dashboard import Section, esc, figure_html, frame_html, note_html, variants_html
-from paragrid.analysis.flags import DISAGREE_WHY
-from paragrid.analysis.fmt import fmt_p
-from paragrid.analysis.paper import has_paper_figures, no_paper_note, paper_p
-from paragrid.analysis.plot_tests import paired_differences, pvalue_dots
-from paragrid.analysis.stats import TEST_LABEL, TEST_SHORT
+from paragrid.analysis.plots import paired_differences, pvalue_dots
+from paragrid.analysis.report._analyse import Analysis
+from paragrid.analysis.report._dashboard import (Section, esc, figure_html, frame_html, note_html,
+                                                 variants_html)
+from paragrid.analysis.report._paper import has_paper_figures, no_paper_note, paper_p
+from paragrid.analysis.stats import (DISAGREE_WHY, TEST_LABEL, TEST_SHORT, fmt_p, method_label,
+                                     origin_label)
 
 OTHER_TESTS = ("calibrated", "corrected", "naive", "paired", "wilcoxon")
 # Columns stated once above a table when every row has the same value (keeps the table narrow).

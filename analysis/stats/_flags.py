@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from paragrid.analysis.cells import method_label
+from paragrid.analysis.stats._cells import cell_of, comparison_cells, method_label
 
 CAP_FRACTION = 0.05   # "the last 5 % of the epoch cap"
 DISAGREE_WHY = ("The calibrated and corrected tests can disagree because the calibrated test is "
@@ -119,8 +119,6 @@ def fold_counts(rows: pd.DataFrame) -> FoldCounts:
 
 def disagreement_lines(sig: pd.DataFrame) -> dict:
     """Cell -> lines naming each comparison of that cell where the two tests disagree."""
-    from paragrid.analysis.significance import comparison_cells
-
     out: dict = {}
     if sig.empty or "disagree" not in sig:
         return out
@@ -139,8 +137,6 @@ def disagreement_lines(sig: pd.DataFrame) -> dict:
 
 def cell_flags(summary: pd.DataFrame, sig: pd.DataFrame) -> dict:
     """Cell -> CellFlags for every cell of the summary (which carries the fold counts)."""
-    from paragrid.analysis.significance import cell_of
-
     dis = disagreement_lines(sig)
     out = {}
     for _, r in summary.iterrows():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from plotly.offline import get_plotlyjs
 
-from paragrid.analysis.dashboard import Section, esc
+from paragrid.analysis.report._dashboard import Section, esc
 
 CSS = """
 :root { --bg:#f5f6f8; --card:#fff; --ink:#1f2937; --muted:#6b7280; --line:#e5e7eb;

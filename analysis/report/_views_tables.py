@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from paragrid.analysis.analyse import Analysis
-from paragrid.analysis.cells import method_label, origin_label
-from paragrid.analysis.dashboard import (Section, esc, figure_html, frame_html, note_html,
-                                         table_html, variants_html)
-from paragrid.analysis.flags import CAP_WHY, CHANCE_WHY, DISAGREE_WHY
-from paragrid.analysis.fmt import fmt_measured, fmt_num
-from paragrid.analysis.plot_checks import best_epoch_positions
-from paragrid.analysis.plot_uar import budget_curves, table2_bars
-from paragrid.analysis.schemes import Design, design_note
-from paragrid.analysis.significance import cell_of
-from paragrid.analysis.stats import TEST_LABEL
-from paragrid.analysis.tables import table2_columns
+from paragrid.analysis.plots import best_epoch_positions, budget_curves, table2_bars
+from paragrid.analysis.report._analyse import Analysis
+from paragrid.analysis.report._dashboard import (Section, esc, figure_html, frame_html, note_html,
+                                                 table_html, variants_html)
+from paragrid.analysis.report._tables import table2_columns
+from paragrid.analysis.stats import (CAP_WHY, CHANCE_WHY, DISAGREE_WHY, TEST_LABEL, Design,
+                                     cell_of, design_note, fmt_measured, fmt_num, method_label,
+                                     origin_label)
 
 MARKERS_TXT = ("<b>*</b> significantly better than the DNN; <b>†</b> significantly better than both "
                "other methods (the DNN and the other transfer method on the same source set)")

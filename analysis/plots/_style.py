@@ -1,4 +1,5 @@
-"""The shared look of paragrid's figures, and the axis rules that keep them honest.
+"""The shared look of paragrid's figures (one colour per method), and the axis rules that keep
+them honest.
 
 * UAR axes of bar charts start at 0 (or, as an explicit choice, at chance) and always hold the
   whole error bar: a bar chart whose axis starts at 0.4 magnifies a 1-point difference into a
@@ -24,6 +25,15 @@ TEMPLATE = go.layout.Template(layout={
     "colorway": ["#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2"],
 })
 PATTERN = {"none": "", "speaker": "/", "gender": ".", "speaker+gender": "x"}
+METHOD_COLOR = {"dnn": "#6b7280", "ptft": "#2563eb", "prognet": "#dc2626"}
+EXTRA_COLORS = ["#059669", "#d97706", "#7c3aed", "#0891b2", "#be185d"]
+
+
+def method_color(method: str) -> str:
+    """One colour per method in every figure; a method paragrid does not know gets a stable one."""
+    if method in METHOD_COLOR:
+        return METHOD_COLOR[method]
+    return EXTRA_COLORS[sum(map(ord, method)) % len(EXTRA_COLORS)]
 
 
 def _rgba(hex_color: str, alpha: float) -> str:

@@ -1,4 +1,4 @@
-"""The paper's tables, built from the summary and the markers (rendered by table_render.Table).
+"""The paper's tables, built from the summary and the markers (rendered by _table_render.Table).
 
 Table 2 (Experiment 1): rows source set x method, columns (target corpus, architecture origin)
 at the full fold budget. The cross-corpus table (Experiment 2, the paper's Figure 4 as numbers):
@@ -14,13 +14,12 @@ import math
 
 import pandas as pd
 
-from paragrid.analysis.cells import (cross_corpus_source, direction_label, method_label,
-                                     method_rank, origin_label, origin_rank, source_rank)
-from paragrid.analysis.explain import Context, cell_hover, summary_lookup, table_notes
-from paragrid.analysis.paper import (FULL_BUDGET, has_paper_direction, has_paper_figures,
-                                     no_paper_note, paper_cell, paper_cross)
-from paragrid.analysis.significance import Cell
-from paragrid.analysis.table_render import Table
+from paragrid.analysis.report._paper import (FULL_BUDGET, has_paper_direction, has_paper_figures,
+                                             no_paper_note, paper_cell, paper_cross)
+from paragrid.analysis.report._table_render import Table
+from paragrid.analysis.stats import (Cell, Context, cell_hover, cross_corpus_source,
+                                     direction_label, method_label, method_rank, origin_label,
+                                     origin_rank, source_rank, summary_lookup, table_notes)
 
 MISSING = "—"
 UAR_NOTE = ("UAR: mean over repeats of the per-repeat mean of the fold UARs ± mean over repeats "

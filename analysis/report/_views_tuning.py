@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from paragrid.analysis.dashboard import Section, esc, figure_html, note_html
-from paragrid.analysis.plot_tuning import importance_bars, tuning_history
+from paragrid.analysis.plots import importance_bars, tuning_history
+from paragrid.analysis.report._dashboard import Section, esc, figure_html, note_html
 
 
 def tuning(rundir: Path) -> Section:
@@ -62,7 +62,7 @@ def study_importances(tune_dir: Path) -> tuple[dict[str, dict[str, float]], list
     dbs = sorted(tune_dir.glob("*/optuna.db")) + sorted(tune_dir.glob("*.db"))
     if not dbs:
         return {}, ["skipped: no Optuna study stored in RUNDIR/tune/ (only trials.csv)."]
-    import optuna
+    import optuna  # heavy: optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out, notes = {}, []

@@ -82,9 +82,12 @@ def run(args: argparse.Namespace, old_pkg: str) -> dict:
         T, C, N = impl
         arch = C.Architecture(width=args.width)
         srcs = ([N.build_model("dnn", arch, 88, 4, (), 100, range(args.k))] if args.method == "prognet" else [])
+        # train_folds(..., pack=Pack(seed), run=Run(device)) since the option dataclasses; a
+        # revision before them takes seed= and device= keywords.
+        how = dict(pack=T.Pack(seed=0), run=T.Run(device="cpu")) if hasattr(T, "Pack") else dict(seed=0, device="cpu")
         return T.train_folds(T.FoldData(x, y, ~(test | val), val, test, 4), arch,
                              C.TrainSettings(max_epochs=epochs, curve_stride=epochs), method=args.method,
-                             sources=srcs, seed=0, device="cpu")
+                             sources=srcs, **how)
 
     for impl in impls.values():  # warm-up
         train(impl, 1)

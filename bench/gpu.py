@@ -94,17 +94,20 @@ def timed_call(fn, data, arch, settings, epochs: int, device: str, **kw) -> tupl
     """(wall s, peak device bytes) of one training call of `epochs` epochs."""
     from dataclasses import replace
 
+    from paragrid.models.options import Run
+
     benchlib.sync(device)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats(device)
     t = time.perf_counter()
-    fn(data, arch, replace(settings, max_epochs=epochs), device=device, **kw)
+    fn(data, arch, replace(settings, max_epochs=epochs), run=Run(device=device), **kw)
     benchlib.sync(device)
     peak = torch.cuda.max_memory_allocated(device) if device.startswith("cuda") else float("nan")
     return time.perf_counter() - t, float(peak)
 
 
 def throughput(args, arch, settings) -> dict:
+    from paragrid.models.options import Pack
     from paragrid.models.reference import train_folds_reference
     from paragrid.models.train import train_folds
 
@@ -113,8 +116,8 @@ def throughput(args, arch, settings) -> dict:
     out = {}
     for name, fn, folds in modes:
         data = pack_data(args, folds)
-        kw = {} if folds == args.k else dict(seeds=np.repeat(np.arange(folds // args.k), args.k),
-                                              fold_ids=np.tile(np.arange(args.k), folds // args.k))
+        kw = {} if folds == args.k else dict(pack=Pack(seeds=np.repeat(np.arange(folds // args.k), args.k),
+                                                       fold_ids=np.tile(np.arange(args.k), folds // args.k)))
         timed_call(fn, data, arch, settings, 1, args.device, **kw)                     # warm-up
         t1, _ = timed_call(fn, data, arch, settings, 1, args.device, **kw)
         t2, peak = timed_call(fn, data, arch, settings, 1 + args.epochs, args.device, **kw)

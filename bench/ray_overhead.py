@@ -54,7 +54,7 @@ def trainable(config: dict) -> None:
     from ray import tune
 
     from paragrid.models.config import Architecture, TrainSettings
-    from paragrid.models.train import FoldData, train_folds
+    from paragrid.models.train import FoldData, Pack, Run, train_folds
 
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
@@ -69,7 +69,8 @@ def trainable(config: dict) -> None:
     t_call = time.time()
     train_folds(FoldData(x, y, ~(test | val), val, test, 4), Architecture(layers=2, width=32, dropout=0.5),
                 TrainSettings(max_epochs=config["epochs"], batch_size=32, curve_stride=config["epochs"]),
-                seed=config["seed"], device="cpu", epoch_callback=lambda e, best: bool(stamps.append(time.time())))
+                pack=Pack(seed=config["seed"]),
+                run=Run(device="cpu", epoch_callback=lambda e, best: bool(stamps.append(time.time()))))
     tune.report({"t_enter": t_enter, "t_call": t_call, "stamps": stamps, "t_report": time.time()})
 
 

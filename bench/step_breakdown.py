@@ -2,9 +2,9 @@
 backward, optimiser, and the per-epoch validation, against the time the step's matmuls would
 take at the measured matmul peak (the physical floor).
 
-It replays paragrid.models.train._train_epoch piece by piece with the trainer's own private
-helpers (_Active, _epoch_batches, _dropout_masks, StackedOptimizer) and nets.forward, so it measures the
-real code; tests/test_bench.py runs it, so it cannot silently drift from the trainer.
+It replays paragrid.models.train._train_epoch piece by piece with the trainer's own training
+state (models/active.py: ActiveFolds.next_epoch, .dropout_masks, .val_uar; StackedOptimizer) and
+nets.forward, so it measures the real code; tests/test_bench.py runs it, so it cannot silently drift from the trainer.
 
 Run: .venv/bin/python bench/step_breakdown.py --epochs 3 [--record]
 """
@@ -20,9 +20,11 @@ import torch.nn.functional as F
 
 import benchlib
 import paragrid.models.train as T
+from paragrid.models.active import ActiveFolds
 from paragrid.models.config import Architecture, TrainSettings
 from paragrid.models.data import gather, prepare
 from paragrid.models.nets import build_model, forward
+from paragrid.models.streams import make_streams
 from train_throughput import flops, fold_masks, matmul_peak
 
 
@@ -55,7 +57,8 @@ def run(args: argparse.Namespace) -> dict:
     settings = TrainSettings(batch_size=args.batch)
     dev = torch.device("cpu")
     d = prepare(data, dev)
-    a = T._Active(build_model("dnn", arch, 88, 4, (), 0, range(args.k)), d, settings, 0, dev)
+    a = ActiveFolds(build_model("dnn", arch, 88, 4, (), 0, range(args.k)), d, settings,
+                    make_streams("generator", np.zeros(args.k, np.int64), np.arange(args.k), dev))
 
     parts: dict[str, float] = {}
 
@@ -68,14 +71,14 @@ def run(args: argparse.Namespace) -> dict:
     steps = 0
     for _ in range(args.epochs):           # the body of _train_epoch, timed piece by piece
         t = time.process_time()
-        rows, valid, n_real = T._epoch_batches(a, args.batch, dev)
+        rows, valid, n_real = a.next_epoch()
         coef = a.opt.plan_epoch(n_real > 0, dev)
         inv_n = torch.as_tensor(1.0 / np.maximum(n_real, 1), dtype=torch.float32)
         xe, ye = gather(d.x, a.fold_t, rows.flatten(1)).view(*rows.shape, -1), d.y[rows]
         params = list(a.model.params.values())
         t = tick("epoch set-up (shuffles, gathers)", t)
         for s in range(rows.shape[1]):
-            keep = T._dropout_masks(a, arch, n_real[s], args.batch, dev)
+            keep = a.dropout_masks(n_real[s])
             t = tick("dropout draws (per-fold generators)", t)
             logits = forward(a.model, xe[:, s], keep)
             t = tick("forward", t)
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace) -> dict:
             a.opt.step(grads, coef[s])
             t = tick("Adam", t)
             steps += 1
-        T._uar_of(a.model, a.x_val, a.y_val, a.val_valid)
+        a.val_uar(None)
         tick("validation (per epoch)", t)
     peaks.append(matmul_peak("cpu", args.k, args.batch, args.width))
     peak_cpu = max(max(p["single_cpu"], p["batched_cpu"]) for p in peaks)

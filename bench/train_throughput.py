@@ -39,7 +39,7 @@ import paragrid.models.train as train_module
 from paragrid.models.config import Architecture, TrainSettings
 from paragrid.models.nets import build_model
 from paragrid.models.reference import train_folds_reference
-from paragrid.models.train import FoldData, train_folds
+from paragrid.models.train import FoldData, Pack, Run, train_folds
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -138,7 +138,7 @@ def timed(fn, data: FoldData, arch, settings, method, sources, device) -> dict:
     benchlib.sync(device)
     ld = benchlib.load()
     t, c = time.perf_counter(), time.process_time()
-    fn(data, arch, settings, method=method, sources=sources, seed=0, device=device)
+    fn(data, arch, settings, method, sources, pack=Pack(seed=0), run=Run(device=device))
     benchlib.sync(device)
     return {"wall": time.perf_counter() - t, "cpu": time.process_time() - c, "load": ld}
 
@@ -179,8 +179,8 @@ def run(args: argparse.Namespace) -> dict:
     d = runs["vectorised"][1]
     warm = FoldData(x, y, d.train[:2], d.val[:2], d.test[:2], n_classes)
     for fn in (train_folds, train_folds_reference):
-        fn(warm, arch, TrainSettings(max_epochs=1, batch_size=args.batch), method=args.method,
-           sources=sources_for(args.method, arch, n_in, n_classes, 2, n_src), device=device)
+        fn(warm, arch, TrainSettings(max_epochs=1, batch_size=args.batch), args.method,
+           sources_for(args.method, arch, n_in, n_classes, 2, n_src), run=Run(device=device))
     rss_start = benchlib.peak_rss_mib()
 
     times: dict[str, list[dict]] = {name: [] for name in runs}

@@ -1,10 +1,16 @@
-"""The state of the fold-models still training, and what one epoch's batches look like.
+"""What the trainer holds while it trains: the fold-models still training, and the frozen sources.
 
-`_Active` holds, for the folds still training (stacked): the model, the optimiser, the random
-streams, the padded row indices and the early-stopping state. Everything an epoch's inner loop
-needs is on the device; what depends only on the fold sizes (steps per epoch, which folds have a
-batch at which step, loss weights) is planned on the host once per active set (`EpochPlan`) and
-uploaded without a synchronisation, so the batch loop never waits for the device.
+`ActiveFolds` is the training state of the fold-models that have not stopped yet, stacked: their
+model, optimiser, random streams, padded row indices and early-stopping state. train.py's epoch
+loop reads like the algorithm because this state answers its questions: the next epoch's batches
+(`next_epoch`), a step's dropout multipliers (`dropout_masks`), validation and test UAR
+(`val_uar`, `test_uar`), and shrinks when folds stop (`keep`), so stopped folds cost nothing.
+
+Everything an epoch's inner loop needs is on the device; what depends only on the fold sizes
+(steps per epoch, which folds have a batch at which step, loss weights) is planned on the host
+once per active set (`EpochPlan`) and uploaded without a synchronisation, so the batch loop never
+waits for the device. `SourceCache` holds a prognet's frozen source columns' hidden layers for
+every row, computed once per call (they never change while the new column trains).
 """
 
 from __future__ import annotations
@@ -16,12 +22,12 @@ import numpy as np
 import torch
 
 from paragrid.models.columns import keep_from_bits
-from paragrid.models.config import Architecture, TrainSettings
-from paragrid.models.data import Data, gather, padded_rows
+from paragrid.models.config import TrainSettings
+from paragrid.models.data import Data, gather, padded_rows, upload
 from paragrid.models.metrics import uar_stacked
 from paragrid.models.nets import StackedModel, forward, sources_hidden
 from paragrid.models.optim import StackedOptimizer
-from paragrid.models.streams import make_streams, upload
+from paragrid.models.streams import GeneratorStreams, HashStreams
 
 
 @dataclass
@@ -47,22 +53,22 @@ class EpochPlan:
                          upload(n_train.astype(np.float32), device))
 
 
-class _Active:
-    """Everything per fold that changes while training, for the folds still training (stacked)."""
+class ActiveFolds:
+    """The training state of the fold-models still training (stacked; see the module docstring).
 
-    def __init__(self, model: StackedModel, d: Data, settings: TrainSettings, seed: int, device: torch.device,
-                 seeds: np.ndarray | None = None, fold_ids: np.ndarray | None = None, rng: str = "auto",
-                 vectorised: bool | None = None):
-        n_folds = d.n_folds
-        seeds = np.full(n_folds, seed, dtype=np.int64) if seeds is None else np.asarray(seeds)
-        fold_ids = np.arange(n_folds) if fold_ids is None else np.asarray(fold_ids)
+    `folds` are their positions on the call's fold axis (original numbering) and `fold_t` the
+    same on the device; every other per-fold attribute holds only these folds, in this order."""
+
+    def __init__(self, model: StackedModel, d: Data, settings: TrainSettings,
+                 streams: GeneratorStreams | HashStreams, vectorised_adam: bool | None = None):
+        n_folds, device = d.n_folds, d.x.device
         self.folds = np.arange(n_folds)
         self.fold_t = torch.arange(n_folds, device=device)
         self.model = model
         for p in model.params.values():
             p.requires_grad_(True)
-        self.opt = StackedOptimizer(list(model.params.values()), settings, vectorised)
-        self.streams = make_streams(rng, seeds, fold_ids, device)
+        self.opt = StackedOptimizer(list(model.params.values()), settings, vectorised_adam)
+        self.streams = streams
         self.batch_size = settings.batch_size
         self.epoch, self.step = 0, 0            # stream counters (the hash streams are keyed by them)
         self.train_idx, _ = padded_rows(d.train, device)
@@ -78,6 +84,10 @@ class _Active:
         self.bad_epochs = torch.zeros(n_folds, dtype=torch.long, device=device)
         self.dropout_buffers: tuple[torch.Tensor, torch.Tensor] | None = None  # (bits, multipliers), see below
 
+    @property
+    def device(self) -> torch.device:
+        return self.fold_t.device
+
     def dropout_buffer(self, shape: tuple[int, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """One step's (bits, multipliers) buffers, reused by the next step: a step's multipliers
         are only read by its own forward and backward, which end before the next step draws."""
@@ -88,7 +98,7 @@ class _Active:
 
     def keep(self, keep_np: np.ndarray) -> None:
         """Drop the folds that stopped: from here on they cost no compute."""
-        device = self.fold_t.device
+        device = self.device
         k = upload(np.flatnonzero(keep_np), device)
         self.folds = self.folds[keep_np]
         self.fold_t = self.fold_t[k]
@@ -103,8 +113,39 @@ class _Active:
                      "y_test", "best_val", "best_epoch", "bad_epochs"):
             setattr(self, name, getattr(self, name)[k])
 
+    def next_epoch(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """The next epoch's batches: a fresh order of each fold's training rows (from its stream),
+        padded to a common number of steps S. Returns rows (F, S, B), valid (F, S, B) and real rows
+        per step (S, F) on the host."""
+        self.epoch, self.step = self.epoch + 1, 0
+        p, b = self.plan, self.batch_size
+        order = self.streams.order(self.epoch, self.train_idx, self.n_train)
+        width = min(order.shape[1], p.n_steps * b)
+        rows = torch.zeros((len(self.n_train), p.n_steps * b), dtype=torch.long, device=self.device)
+        rows[:, :width] = order[:, :width]
+        return rows.view(len(self.n_train), p.n_steps, b), p.valid, p.n_real
 
-class _SourceCache:
+    def dropout_masks(self, n_real: np.ndarray) -> torch.Tensor:
+        """(F, L, B, width) dropout multipliers of the epoch's next step. Each fold draws from its own
+        stream (the same numbers as training that fold alone); padding rows get 0."""
+        arch = self.model.arch
+        bits, keep = self.dropout_buffer((len(n_real), arch.layers, self.batch_size, arch.width), self.device)
+        self.streams.dropout_bits(self.epoch, self.step, bits, n_real, self.plan.valid[:, self.step])
+        self.step += 1
+        return keep_from_bits(bits, arch.dropout, out=keep)
+
+    def val_uar(self, cache: SourceCache | None) -> torch.Tensor:
+        """(F_active,) validation UAR of the current weights (eval mode: no dropout)."""
+        return uar_of(self.model, self.x_val, self.y_val, self.val_valid,
+                      cache.rows(self.fold_t, self.val_idx) if cache else None)
+
+    def test_uar(self, cache: SourceCache | None) -> torch.Tensor:
+        """(F_active,) test UAR of the current weights: for learning curves only, never for selection."""
+        return uar_of(self.model, self.x_test, self.y_test, self.test_valid,
+                      cache.rows(self.fold_t, self.test_idx) if cache else None)
+
+
+class SourceCache:
     """Hidden layers of every frozen source column for every row: tables[s][k] is (F * N, width),
     row f * N + i holding layer k of fold f's source column s for utterance i. One index_select
     per layer fetches a batch as a contiguous (F, B, width) block (advanced indexing is 4x
@@ -117,7 +158,7 @@ class _SourceCache:
     @staticmethod
     @torch.no_grad()
     def build(model: StackedModel, d: Data, device: torch.device, budget: int,
-              chunk: int = 1024) -> "_SourceCache | None":
+              chunk: int = 1024) -> "SourceCache | None":
         """None when there is nothing to cache or the tables would exceed `budget` bytes."""
         if not model.sources:
             return None
@@ -132,7 +173,7 @@ class _SourceCache:
             for per_layer, hs in zip(tables, sources_hidden(model, gather(d.x, folds, idx))):
                 for table, h in zip(per_layer, hs):
                     table[:, start : start + chunk] = h
-        return _SourceCache([[t.view(n_folds * n, -1) for t in per_layer] for per_layer in tables], n)
+        return SourceCache([[t.view(n_folds * n, -1) for t in per_layer] for per_layer in tables], n)
 
     def rows(self, folds: torch.Tensor, idx: torch.Tensor) -> list[list[torch.Tensor]]:
         """Per source, per layer: (F_active, R, width) for rows idx (F_active, R) of fold ids `folds`."""
@@ -141,29 +182,7 @@ class _SourceCache:
 
 
 @torch.no_grad()
-def _uar_of(model: StackedModel, x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor,
-            src: list[list[torch.Tensor]] | None = None) -> torch.Tensor:
+def uar_of(model: StackedModel, x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor,
+           src: list[list[torch.Tensor]] | None = None) -> torch.Tensor:
+    """(F,) eval-mode UAR of gathered rows x (F, R, D), labels y and validity valid (F, R)."""
     return uar_stacked(y, forward(model, x, None, src).argmax(-1), valid, model.n_classes)
-
-
-def _epoch_batches(a: _Active, batch_size: int, device: torch.device):
-    """The next epoch's batches: a fresh order of each fold's training rows (from its stream),
-    padded to a common number of steps S. Returns rows (F, S, B), valid (F, S, B) and real rows
-    per step (S, F) on the host."""
-    a.epoch, a.step = a.epoch + 1, 0
-    p = a.plan
-    order = a.streams.order(a.epoch, a.train_idx, a.n_train)
-    width = min(order.shape[1], p.n_steps * batch_size)
-    rows = torch.zeros((len(a.n_train), p.n_steps * batch_size), dtype=torch.long, device=device)
-    rows[:, :width] = order[:, :width]
-    return rows.view(len(a.n_train), p.n_steps, batch_size), p.valid, p.n_real
-
-
-def _dropout_masks(a: _Active, arch: Architecture, n_real: np.ndarray, batch_size: int,
-                   device: torch.device) -> torch.Tensor:
-    """(F, L, B, width) dropout multipliers of the epoch's next step. Each fold draws from its own
-    stream (the same numbers as training that fold alone); padding rows get 0."""
-    bits, keep = a.dropout_buffer((len(n_real), arch.layers, batch_size, arch.width), device)
-    a.streams.dropout_bits(a.epoch, a.step, bits, n_real, a.plan.valid[:, a.step])
-    a.step += 1
-    return keep_from_bits(bits, arch.dropout, out=keep)

@@ -17,6 +17,8 @@ import math
 import numpy as np
 import torch
 
+from paragrid.models.config import DROPOUT_LEVELS, dropout_levels
+
 # Streams of random numbers a fold uses, each from its own generator.
 INIT_STREAM = 0   # weight initialisation (a CPU generator: same initial weights on every device)
 TRAIN_STREAM = 1  # per-epoch shuffles and dropout masks (a generator on the training device)
@@ -92,21 +94,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.T
     return torch.baddbmm(bias, x, weight)
 
 
-# Dropout randomness: 16 random bits per unit. One 64-bit word from the fold's generator gives
-# four units' bits, a quarter of the generator calls of one float uniform per unit (the cost of
-# the masks fell from ~15 % of a CPU training step to ~5 %, bench/RESULTS.md). A rate p is
-# applied as q / 2^16 with q = round(p * 2^16): within 7.6e-6 of p, exact for 0.5, 0.25, ...
-DROPOUT_LEVELS = 1 << 16
+# Dropout randomness: 16 random bits per unit, a rate p applied as q / 2^16 (config.dropout_levels).
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
-
-
-def dropout_levels(p: float) -> int:
-    """q: how many of the 2^16 equally likely 16-bit values drop a unit at dropout rate p."""
-    q = round(float(p) * DROPOUT_LEVELS)
-    if p > 0 and not 0 < q < DROPOUT_LEVELS:
-        raise ValueError(f"dropout {p!r} is below 1/65536 or rounds to 1; use 0 (no dropout) or a rate in "
-                         f"[{1 / DROPOUT_LEVELS:.2g}, {1 - 1 / DROPOUT_LEVELS:.6f}]")
-    return q
 
 
 def draw_bits(gen: torch.Generator, out: torch.Tensor) -> torch.Tensor:

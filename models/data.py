@@ -1,8 +1,10 @@
 """The data a training run sees, checked once: features, labels and the (F, N) fold masks.
 
-FoldData is what callers build (from paragrid.grid.folds masks); `prepare` turns it into device
+FoldData is what callers build (from paragrid.grid.data masks); `prepare` turns it into device
 tensors after checking everything a user can get wrong (shapes, label range, empty or
 overlapping splits, non-finite features), so that no deep torch error escapes for bad input.
+The helpers below put host arrays and row selections on the device (`upload`, `padded_rows`,
+`gather`) for the trainer, the evaluation and the probe.
 """
 
 from __future__ import annotations
@@ -139,3 +141,13 @@ def padded_rows(mask: np.ndarray, device: torch.device) -> tuple[torch.Tensor, t
 def gather(x: torch.Tensor, folds: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Rows idx (F, R) of each fold's features -> (F, R, D)."""
     return x[idx] if x.dim() == 2 else x[folds.unsqueeze(1), idx]
+
+
+def upload(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A host array on the device without a host-device synchronisation: on CUDA through pinned
+    memory with non_blocking=True (the caching host allocator keeps the pinned block until the
+    copy is done); on the CPU a copy."""
+    t = torch.from_numpy(np.ascontiguousarray(a).copy())
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)

@@ -21,13 +21,22 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from paragrid.errors import UserError
 from paragrid.models.columns import INIT_STREAM, generator, init_bias, init_weight, linear
-from paragrid.models.config import ACTIVATIONS, METHODS, Architecture
+from paragrid.models.config import METHODS, Architecture
 
 FORMAT = "paragrid.StackedModel/1"
+
+# The hidden-layer non-linearity each name of config.ACTIVATIONS stands for (same names, same order).
+ACTIVATION_FNS = {
+    "sigmoid": torch.sigmoid,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "elu": torch.nn.functional.elu,
+}
 
 
 def hidden_name(k: int, part: str) -> str:
@@ -147,7 +156,7 @@ def column_hidden(model: StackedModel, x: torch.Tensor, keep: torch.Tensor | Non
 
     keep: dropout multipliers (F, L, B, width) while training, None in eval mode (no dropout).
     source_hidden: hidden layers of each frozen source column, for the lateral connections."""
-    act = ACTIVATIONS[model.arch.activation]
+    act = ACTIVATION_FNS[model.arch.activation]
     p = model.params
 
     def dropout(h: torch.Tensor, k: int) -> torch.Tensor:
@@ -226,17 +235,16 @@ def check_sources(method: str, arch: Architecture, n_in: int, sources: Sequence[
 
 
 def build_model(method: str, arch: Architecture, n_in: int, n_classes: int,
-                sources: Sequence[StackedModel], seed: int, folds: Sequence[int],
-                class_names: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> StackedModel:
+                sources: Sequence[StackedModel], seed: int | Sequence[int], folds: Sequence[int]) -> StackedModel:
     """A freshly initialised model for the given folds (CPU). Fold i's weights come from its own
-    generator (seeds[i] or seed, folds[i], INIT_STREAM), so they are the same whether it is built
-    alone or with other folds (a pack of several trials passes one seed per fold-model).
+    generator (seed, folds[i], INIT_STREAM), so they are the same whether it is built alone or
+    with other folds. `seed`: one for every fold, or one per fold (a pack of several trials).
     `arch.init` picks the distribution (config.INITS); each lateral matrix is initialised like
     the weight of its own nn.Linear (fan_in = the source column's width).
 
     `sources` must already hold exactly these folds (see StackedModel.select)."""
     folds = list(folds)
-    seeds = [seed] * len(folds) if seeds is None else [int(s) for s in seeds]
+    seeds = [int(seed)] * len(folds) if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
     if len(seeds) != len(folds):
         raise UserError(f"build_model: {len(seeds)} seeds for {len(folds)} folds; give one seed per fold")
     check_sources(method, arch, n_in, sources, len(folds))
@@ -259,7 +267,7 @@ def build_model(method: str, arch: Architecture, n_in: int, n_classes: int,
             w[f"out.lateral.{s}"] = init_weight(arch.init, g, ws, n_classes)
         per_fold.append(w)
     params = {n: torch.stack([w[n] for w in per_fold]) for n in per_fold[0]}
-    meta = {"source_uids": [s.uid for s in sources]}
+    meta = {"source_uids": [s.uid for s in sources], "source_parts": [s.meta.get("parts") for s in sources]}
     if method == "ptft":
         # Pre-train / fine-tune: the hidden layers start as the source's; the output layer is new.
         src = sources[0]
@@ -267,4 +275,4 @@ def build_model(method: str, arch: Architecture, n_in: int, n_classes: int,
             if n.startswith("hidden."):
                 params[n] = src.params[n].detach().cpu().clone()
     frozen = [s.clone().to("cpu") for s in sources] if method == "prognet" else []
-    return StackedModel(method, arch, n_in, n_classes, params, frozen, class_names, meta=meta)
+    return StackedModel(method, arch, n_in, n_classes, params, frozen, meta=meta)

@@ -29,6 +29,7 @@ import torch
 from torch.optim.adam import adam as functional_adam
 
 from paragrid.models.config import TrainSettings
+from paragrid.models.data import upload
 
 BETAS = (0.9, 0.999)
 EPS = 1e-8
@@ -83,8 +84,6 @@ class StackedOptimizer:
         self.steps = self.steps + moving.sum(axis=0)
         if self.kind == "sgd" or (self.kind == "adam" and self.vectorised):
             if moving_t is None:
-                from paragrid.models.streams import upload
-
                 moving_t = upload(moving, device)
             mv = moving_t.to(torch.float64)
         if self.kind == "sgd":

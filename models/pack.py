@@ -1,11 +1,13 @@
 """Packs: several trials' models as one StackedModel along the fold axis, and back.
 
 A pack trains several trials whose networks have the same shape as ONE stacked model (F = folds
-x trials, train.train_folds with one seed and fold id per fold-model). Their source models are
-stacked the same way, trial after trial, so that fold-model i reads its own trial's source fold:
+x trials, train.train_folds with one seed and fold id per fold-model: options.Pack). Their source
+models are stacked the same way, trial after trial, so that fold-model i reads its own trial's
+source fold:
 
     src = stack_models([speaker_model_repeat0, speaker_model_repeat1])   # F = 10 + 10
-    out = train_folds(data, arch, settings, method="prognet", sources=[src], seeds=..., fold_ids=...)
+    out = train_folds(stack_data([data0, data1]), arch, settings, "prognet", [src],
+                      pack=Pack(seeds=[s0] * 10 + [s1] * 10, fold_ids=[*range(10), *range(10)]))
     trial0, trial1 = out.select(range(10)), out.select(range(10, 20))
 
 A stacked model remembers its parts (uid, folds, meta), so `unstack` of exactly one part's

@@ -21,36 +21,39 @@ from paragrid.models.config import Architecture, TrainSettings
 from paragrid.models.data import FoldData, prepare, resolve_device
 from paragrid.models.metrics import confusion, uar_from_confusion
 from paragrid.models.nets import StackedModel, build_model, forward
+from paragrid.models.options import Pack, Run
 from paragrid.models.outcome import FoldOutcome, curves_frame
 from paragrid.models.streams import make_streams
-from paragrid.models.train import BatchHook, EpochCallback, _checked_sources, _finish, _outcome_model, epoch_caps, pack_keys
+from paragrid.models.train import checked_sources, epoch_caps, finish, outcome_model
 
 
-def train_folds_reference(data: FoldData, arch: Architecture, settings: TrainSettings, *, method: str = "dnn",
-                          sources: Sequence[StackedModel] = (), seed: int = 0, device: torch.device | str | None = None,
-                          class_names: Sequence[str] | None = None, on_batch: BatchHook | None = None,
-                          epoch_callback: EpochCallback | None = None, seeds: Sequence[int] | None = None,
-                          fold_ids: Sequence[int] | None = None, rng: str = "auto") -> FoldOutcome:
-    """Same algorithm and random numbers as `train_folds`, one fold-model at a time with torch.optim."""
+def train_folds_reference(data: FoldData, arch: Architecture, settings: TrainSettings, method: str = "dnn",
+                          sources: Sequence[StackedModel] = (), *, pack: Pack = Pack(), run: Run = Run()) -> FoldOutcome:
+    """Same algorithm and random numbers as `train_folds`, one fold-model at a time with torch.optim
+    (run.vectorised_adam does not apply)."""
     t0 = time.perf_counter()
-    device = resolve_device(device)
+    device = resolve_device(run.device)
     d = prepare(data, device)
-    seeds_np, fold_ids_np = pack_keys(seed, seeds, fold_ids, d.n_folds)
-    srcs = _checked_sources(method, arch, d, sources, device)
+    pack = pack.resolved(d.n_folds)
+    srcs = checked_sources(method, arch, d, sources, device)
+    # The network of all F fold-models as train_folds builds it: the trained model's template
+    # (method, shapes, source columns). Each fold below is built and trained alone.
+    init = build_model(method, arch, d.n_in, d.n_classes, srcs, pack.seeds, pack.fold_ids).to(device)
     caps = epoch_caps(settings, d.train.sum(1), d.n_full_train)
     y_np = d.y.cpu().numpy()
     best_so_far = np.full(d.n_folds, np.nan)
     fold_params, val_uar, best_epoch, epochs_run, steps_run, records = [], [], [], [], [], []
     kind = "generator"
+    on_batch, epoch_callback = run.on_batch, run.epoch_callback
     for f in range(d.n_folds):
-        net = build_model(method, arch, d.n_in, d.n_classes, [s.select([f]) for s in srcs], seed,
-                          [fold_ids_np[f]], seeds=[seeds_np[f]]).to(device)
+        net = build_model(method, arch, d.n_in, d.n_classes, [s.select([f]) for s in srcs], pack.seeds[f : f + 1],
+                          pack.fold_ids[f : f + 1]).to(device)
         params = [p.requires_grad_(True) for p in net.params.values()]
         if settings.optimizer == "adam":
             opt = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
         else:
             opt = torch.optim.SGD(params, lr=settings.lr, weight_decay=settings.weight_decay)
-        streams = make_streams(rng, seeds_np[f : f + 1], fold_ids_np[f : f + 1], device)
+        streams = make_streams(run.rng, pack.seeds[f : f + 1], pack.fold_ids[f : f + 1], device)
         kind = streams.kind
         x = d.x_of(f)
         train_rows = torch.as_tensor(np.flatnonzero(d.train[f]), device=device)
@@ -100,10 +103,9 @@ def train_folds_reference(data: FoldData, arch: Architecture, settings: TrainSet
         epochs_run.append(epoch)
         steps_run.append(steps)
     params = {n_: torch.cat([p[n_] for p in fold_params]) for n_ in fold_params[0]}
-    model = _outcome_model(method, arch, d, params, srcs, seed, settings, class_names, seeds_np, fold_ids_np, kind)
-    return _finish(model, d, val_uar, best_epoch, epochs_run, curves_frame(records), device, t0,
-                   epoch_cap=caps, optimizer_steps=steps_run, seeds=seeds_np, fold_ids=fold_ids_np, rng=kind)
-
+    model = outcome_model(init, params, settings, pack, kind)
+    return finish(model, d, device, t0, curves_frame(records), val_uar=val_uar, best_epoch=best_epoch,
+                  epochs_run=epochs_run, epoch_cap=caps, optimizer_steps=steps_run)
 
 @torch.no_grad()
 def _uar_rows(net: StackedModel, x: torch.Tensor, y: np.ndarray, rows: np.ndarray) -> float:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from paragrid.models.columns import TRAIN_STREAM, draw_bits, fold_seed, generator
+from paragrid.models.data import upload
 
 RNGS = ("auto", "generator", "hash")
 PAD_BITS = -(1 << 15)  # the lowest 16-bit value: a unit with these bits is always dropped
@@ -171,13 +172,3 @@ class HashStreams:
 def make_streams(rng: str, seeds: np.ndarray, fold_ids: np.ndarray, device: torch.device):
     cls = {"generator": GeneratorStreams, "hash": HashStreams}[resolve_rng(rng, device)]
     return cls(np.asarray(seeds), np.asarray(fold_ids), device)
-
-
-def upload(a: np.ndarray, device: torch.device) -> torch.Tensor:
-    """A host array on the device without a host-device synchronisation: on CUDA through pinned
-    memory with non_blocking=True (the caching host allocator keeps the pinned block until the
-    copy is done); on the CPU a copy."""
-    t = torch.from_numpy(np.ascontiguousarray(a).copy())
-    if device.type == "cuda":
-        return t.pin_memory().to(device, non_blocking=True)
-    return t.to(device)

@@ -18,7 +18,7 @@ import paragrid.models.train as train_module
 from models_helpers import NO_STRAY_CHANCE_WARNINGS, TINY_DROP, assert_same_outcome, blobs, chance_folds, fast, one_thread, relabel  # noqa: F401,E501
 from paragrid.models.pack import stack_data, stack_models
 from paragrid.models.streams import HashStreams
-from paragrid.models.train import train_folds
+from paragrid.models.train import Pack, Run, train_folds
 
 pytestmark = NO_STRAY_CHANCE_WARNINGS
 
@@ -70,11 +70,13 @@ def source_labels(data):
 def test_epoch_loop_has_no_sync_prone_op_outside_the_allowed_spans(no_sync, rng, vectorised):
     data = blobs(n=100, k=4)
     with chance_folds():
-        src = train_folds(relabel(data, source_labels(data), 4), TINY_DROP, fast(max_epochs=2), seed=1).model
+        src = train_folds(relabel(data, source_labels(data), 4), TINY_DROP, fast(max_epochs=2),
+                          pack=Pack(seed=1)).model
         with no_sync:
             o = train_folds(stack_data([data, data]), TINY_DROP, fast(max_epochs=6, patience=2), method="prognet",
-                            sources=[stack_models([src, src])], seeds=[1] * 4 + [2] * 4, fold_ids=list(range(4)) * 2,
-                            rng=rng, vectorised_adam=vectorised)
+                            sources=[stack_models([src, src])],
+                            pack=Pack(seeds=[1] * 4 + [2] * 4, fold_ids=list(range(4)) * 2),
+                            run=Run(rng=rng, vectorised_adam=vectorised))
     assert no_sync.bad == [], sorted(set(no_sync.bad))
     assert o.rng == rng
 
@@ -83,7 +85,7 @@ def test_the_proxy_catches_a_sync(no_sync):
     """The stand-in can fail: a .item() in the loop (through the batch hook) is reported."""
     with chance_folds(), no_sync:
         train_folds(blobs(n=60, k=3), TINY_DROP, fast(max_epochs=1),
-                    on_batch=lambda epoch, folds, rows, valid: rows.sum().item())
+                    run=Run(on_batch=lambda epoch, folds, rows, valid: rows.sum().item()))
     assert "item" in no_sync.bad
 
 
@@ -98,19 +100,20 @@ def test_cuda_pack_runs_under_sync_debug_error_and_equals_each_trial_alone():
     a, b = data, blobs(n=150, k=4, seed=1)
     b = type(a)(a.x, a.y, b.train, b.val, b.test, 3)
     with chance_folds():
-        src = train_folds(relabel(a, source_labels(a), 4), TINY_DROP, fast(max_epochs=3), seed=1, device="cuda").model
-        src_b = train_folds(relabel(b, source_labels(b), 4), TINY_DROP, fast(max_epochs=3), seed=2,
-                            device="cuda").model
+        src = train_folds(relabel(a, source_labels(a), 4), TINY_DROP, fast(max_epochs=3), pack=Pack(seed=1),
+                          run=Run(device="cuda")).model
+        src_b = train_folds(relabel(b, source_labels(b), 4), TINY_DROP, fast(max_epochs=3), pack=Pack(seed=2),
+                            run=Run(device="cuda")).model
         settings = fast(max_epochs=8, patience=3)
-        kw = dict(method="prognet", device="cuda")
+        kw = dict(method="prognet", run=Run(device="cuda"))
         torch.cuda.set_sync_debug_mode("error")
         try:
             packed = train_folds(stack_data([a, b]), TINY_DROP, settings, sources=[stack_models([src, src_b])],
-                                 seeds=[5] * 4 + [6] * 4, fold_ids=list(range(4)) * 2, **kw)
+                                 pack=Pack(seeds=[5] * 4 + [6] * 4, fold_ids=list(range(4)) * 2), **kw)
         finally:
             torch.cuda.set_sync_debug_mode(0)
-        alone = [train_folds(a, TINY_DROP, settings, sources=[src], seed=5, **kw),
-                 train_folds(b, TINY_DROP, settings, sources=[src_b], seed=6, **kw)]
+        alone = [train_folds(a, TINY_DROP, settings, sources=[src], pack=Pack(seed=5), **kw),
+                 train_folds(b, TINY_DROP, settings, sources=[src_b], pack=Pack(seed=6), **kw)]
     assert packed.rng == "hash" and packed.model.device.type == "cuda"
     for t, one in enumerate(alone):
         part = packed.select(range(4 * t, 4 * t + 4))

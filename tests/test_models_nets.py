@@ -7,7 +7,7 @@ import torch
 from models_helpers import NO_STRAY_CHANCE_WARNINGS, one_thread  # noqa: F401  (autouse fixture)
 from paragrid.errors import UserError
 from paragrid.models.config import ACTIVATIONS, Architecture, TrainSettings
-from paragrid.models.nets import StackedModel, build_model, forward, hidden_states
+from paragrid.models.nets import ACTIVATION_FNS, StackedModel, build_model, forward, hidden_states
 from paragrid.models.train import predict
 
 pytestmark = NO_STRAY_CHANCE_WARNINGS
@@ -22,7 +22,7 @@ def source(seed: int, width: int = 5, classes: int = 4, layers: int = 3) -> Stac
 
 def hand_hidden(m: StackedModel, x: torch.Tensor, f: int, keep=None) -> list[torch.Tensor]:
     """Fold f's hidden layers with plain matrix products, straight from the paper."""
-    act = ACTIVATIONS[m.arch.activation]
+    act = ACTIVATION_FNS[m.arch.activation]
     p = {n: t[f] for n, t in m.params.items()}
     src = [hand_hidden(s, x, f) for s in m.sources]  # frozen columns: no dropout
     h = []
@@ -34,6 +34,19 @@ def hand_hidden(m: StackedModel, x: torch.Tensor, f: int, keep=None) -> list[tor
         a = act(z)
         h.append(a if keep is None else a * keep[f, k])
     return h
+
+
+def test_every_allowed_activation_has_its_torch_function():
+    # config.py names them without torch (a spec check imports it); nets.py applies them.
+    assert tuple(ACTIVATION_FNS) == ACTIVATIONS
+
+
+def test_config_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, paragrid.models, paragrid.models.config; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def hand_logits(m: StackedModel, x: torch.Tensor, f: int, keep=None) -> torch.Tensor:

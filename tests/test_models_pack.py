@@ -14,7 +14,7 @@ from paragrid.models.config import Architecture
 from paragrid.models.data import FoldData
 from paragrid.models.pack import stack_data, stack_models, unstack
 from paragrid.models.reference import train_folds_reference
-from paragrid.models.train import source_task_uar, train_folds
+from paragrid.models.train import Pack, Run, source_task_uar, train_folds
 
 pytestmark = NO_STRAY_CHANCE_WARNINGS
 
@@ -56,9 +56,9 @@ def sources(trials):
     for seed, d in trials:
         src = relabel(d, source_labels(d), 4)
         with chance_folds():
-            a = train_folds(src, TINY_DROP, fast(max_epochs=5), seed=seed + 1000).model
-            b = train_folds(src, Architecture(layers=3, width=12, activation="tanh", dropout=0.5),
-                            fast(max_epochs=5), seed=seed + 2000).model
+            a = train_folds(src, TINY_DROP, fast(max_epochs=5), pack=Pack(seed=seed + 1000)).model
+            b = train_folds(src, Architecture(layers=3, width=12, activation="tanh", dropout=0.5), fast(max_epochs=5),
+                            pack=Pack(seed=seed + 2000)).model
         per_trial.append((a, b))
     return per_trial
 
@@ -81,7 +81,7 @@ CASES = {
 
 def run_case(case, trials, sources):
     c = CASES[case]
-    kw = dict(method=c["method"], rng=c.get("rng", "auto"), vectorised_adam=c.get("vectorised_adam"))
+    kw = dict(method=c["method"], run=Run(rng=c.get("rng", "auto"), vectorised_adam=c.get("vectorised_adam")))
     datas = [d for _, d in trials]
     if c.get("full"):   # matched updates: every trial's full budget is trial 0's fold sizes
         datas = [FoldData(d.x, d.y, d.train, d.val, d.test, d.n_classes, n_full_train=trials[0][1].train.sum(1))
@@ -89,11 +89,12 @@ def run_case(case, trials, sources):
     n_src = c.get("n_sources", 0)
     alone = []
     for t, ((seed, _), d) in enumerate(zip(trials, datas)):
-        alone.append(train_folds(d, c["arch"], c["settings"], sources=list(sources[t][:n_src]), seed=seed, **kw))
+        alone.append(train_folds(d, c["arch"], c["settings"], sources=list(sources[t][:n_src]), pack=Pack(seed=seed),
+                                 **kw))
     packed_srcs = [stack_models([sources[t][j] for t in range(len(trials))]) for j in range(n_src)]
     _, seeds, fold_ids = pack_args(trials)
-    packed = train_folds(stack_data(datas), c["arch"], c["settings"], sources=packed_srcs, seed=0,
-                         seeds=seeds, fold_ids=fold_ids, **kw)
+    packed = train_folds(stack_data(datas), c["arch"], c["settings"], sources=packed_srcs,
+                         pack=Pack(seed=0, seeds=seeds, fold_ids=fold_ids), **kw)
     return alone, packed
 
 
@@ -144,8 +145,8 @@ def test_packed_equals_reference_per_fold(trials):
     """The one-fold-at-a-time reference with the pack's seeds / fold ids gives the same numbers."""
     data, seeds, fold_ids = pack_args(trials)
     with chance_folds():
-        o = train_folds(data, TINY_DROP, fast(max_epochs=6), seeds=seeds, fold_ids=fold_ids)
-        r = train_folds_reference(data, TINY_DROP, fast(max_epochs=6), seeds=seeds, fold_ids=fold_ids)
+        o = train_folds(data, TINY_DROP, fast(max_epochs=6), pack=Pack(seeds=seeds, fold_ids=fold_ids))
+        r = train_folds_reference(data, TINY_DROP, fast(max_epochs=6), pack=Pack(seeds=seeds, fold_ids=fold_ids))
     assert_same_outcome(o, r)
 
 
@@ -153,11 +154,13 @@ def test_packed_equals_reference_per_fold(trials):
 def test_same_seeds_same_numbers_packed_or_not(rng, trials):
     data, seeds, fold_ids = pack_args(trials)
     with chance_folds():
-        a = train_folds(data, TINY_DROP, fast(max_epochs=5), seeds=seeds, fold_ids=fold_ids, rng=rng)
-        b = train_folds(data, TINY_DROP, fast(max_epochs=5), seeds=seeds, fold_ids=fold_ids, rng=rng)
-        c = train_folds(trials[0][1], TINY_DROP, fast(max_epochs=5), seed=SEEDS[0], rng=rng)
-        d = train_folds(trials[0][1], TINY_DROP, fast(max_epochs=5), seed=SEEDS[0], rng=rng)
-        e = train_folds(trials[0][1], TINY_DROP, fast(max_epochs=5), seed=SEEDS[0] + 1, rng=rng)
+        a = train_folds(data, TINY_DROP, fast(max_epochs=5), pack=Pack(seeds=seeds, fold_ids=fold_ids),
+                        run=Run(rng=rng))
+        b = train_folds(data, TINY_DROP, fast(max_epochs=5), pack=Pack(seeds=seeds, fold_ids=fold_ids),
+                        run=Run(rng=rng))
+        c = train_folds(trials[0][1], TINY_DROP, fast(max_epochs=5), pack=Pack(seed=SEEDS[0]), run=Run(rng=rng))
+        d = train_folds(trials[0][1], TINY_DROP, fast(max_epochs=5), pack=Pack(seed=SEEDS[0]), run=Run(rng=rng))
+        e = train_folds(trials[0][1], TINY_DROP, fast(max_epochs=5), pack=Pack(seed=SEEDS[0] + 1), run=Run(rng=rng))
     assert a.rng == rng and a.model.meta["rng"] == rng
     for x, y in ((a, b), (c, d)):
         np.testing.assert_array_equal(x.test_uar, y.test_uar)
@@ -173,11 +176,11 @@ def test_budgets_of_one_repeat_share_their_streams_packed_or_not(trials):
     seed, full = trials[0]
     small = trials[1][1]                        # the same split at a smaller budget
     with chance_folds():
-        packed = train_folds(stack_data([full, small]), TINY_DROP, fast(max_epochs=5), seeds=[seed] * (2 * K),
-                             fold_ids=list(range(K)) * 2)
+        packed = train_folds(stack_data([full, small]), TINY_DROP, fast(max_epochs=5),
+                             pack=Pack(seeds=[seed] * (2 * K), fold_ids=list(range(K)) * 2))
         for t, d in enumerate((full, small)):
             assert_same_outcome(packed.select(range(K * t, K * (t + 1))),
-                                train_folds(d, TINY_DROP, fast(max_epochs=5), seed=seed))
+                                train_folds(d, TINY_DROP, fast(max_epochs=5), pack=Pack(seed=seed)))
 
 
 def test_stack_data_keeps_shared_features_and_broadcasts_per_fold_ones(trials):
@@ -213,4 +216,4 @@ def test_stack_models_checks_shapes_and_unstack_returns_the_parts(sources):
 ])
 def test_pack_keys_misuse_is_a_user_error(kwargs, match, trials):
     with pytest.raises(UserError, match=match):
-        train_folds(trials[0][1], TINY_DROP, fast(max_epochs=1), **kwargs)
+        train_folds(trials[0][1], TINY_DROP, fast(max_epochs=1), pack=Pack(**kwargs))

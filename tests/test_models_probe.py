@@ -10,7 +10,7 @@ from paragrid.models.config import Architecture
 from paragrid.models.data import FoldData
 from paragrid.models.nets import StackedModel
 from paragrid.models.probe import fit_probe, probe_gradients, source_probe_uar
-from paragrid.models.train import train_folds
+from paragrid.models.train import Pack, train_folds
 
 pytestmark = NO_STRAY_CHANCE_WARNINGS
 K = 4
@@ -27,9 +27,9 @@ def transferred():
     data = blobs(n=160, k=K)
     src_data = relabel(data, source_labels(data), 4)
     with chance_folds():
-        src = train_folds(src_data, TINY_DROP, fast(max_epochs=10), seed=1).model
-        ptft = train_folds(data, TINY_DROP, fast(max_epochs=6), method="ptft", sources=[src], seed=2).model
-        prog = train_folds(data, TINY_DROP, fast(max_epochs=4), method="prognet", sources=[src], seed=3).model
+        src = train_folds(src_data, TINY_DROP, fast(max_epochs=10), pack=Pack(seed=1)).model
+        ptft = train_folds(data, TINY_DROP, fast(max_epochs=6), method="ptft", sources=[src], pack=Pack(seed=2)).model
+        prog = train_folds(data, TINY_DROP, fast(max_epochs=4), method="prognet", sources=[src], pack=Pack(seed=3)).model
     return data, src_data, ptft, prog
 
 

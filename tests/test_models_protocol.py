@@ -14,7 +14,7 @@ from paragrid.models.config import INITS, Architecture, TrainSettings
 from paragrid.models.data import FoldData
 from paragrid.models.nets import build_model
 from paragrid.models.reference import train_folds_reference
-from paragrid.models.train import epoch_caps, train_folds
+from paragrid.models.train import Pack, Run, epoch_caps, train_folds
 
 pytestmark = NO_STRAY_CHANCE_WARNINGS
 
@@ -67,7 +67,7 @@ def test_init_comes_from_the_fold_generator(init):
     arch = Architecture(layers=2, width=8, init=init)
     every = build_model("dnn", arch, N_IN, 3, (), 7, range(4))
     alone = build_model("dnn", arch, N_IN, 3, (), 7, [2])
-    packed = build_model("dnn", arch, N_IN, 3, (), 0, [2, 2], seeds=[9, 7])
+    packed = build_model("dnn", arch, N_IN, 3, (), [9, 7], [2, 2])
     for n in every.params:
         assert torch.equal(every.params[n][2], alone.params[n][0])
         assert torch.equal(packed.params[n][1], alone.params[n][0])     # (seed 7, fold 2) wherever it sits
@@ -111,8 +111,8 @@ def test_matched_updates_train_each_fold_for_its_cap(trainer):
     n_train = data.train.sum(1)
     full = n_train * np.array([1, 2, 3, 4])             # fold 0 at its full budget
     settings = fast(max_epochs=3, batch_size=16, updates="matched")
-    o = trainer(FoldData(data.x, data.y, data.train, data.val, data.test, 3, n_full_train=full), TINY,
-                settings, seed=0)
+    o = trainer(FoldData(data.x, data.y, data.train, data.val, data.test, 3, n_full_train=full), TINY, settings,
+                pack=Pack(seed=0))
     caps = epoch_caps(settings, n_train, full)
     np.testing.assert_array_equal(o.epoch_cap, caps)
     np.testing.assert_array_equal(o.epochs_run, caps)
@@ -126,7 +126,7 @@ def test_matched_updates_train_each_fold_for_its_cap(trainer):
 @chance_folds()  # a few epochs may leave a fold at chance: not what this test checks
 def test_per_epoch_updates_report_cap_and_steps():
     data = blobs(n=120, k=4)
-    o = train_folds(data, TINY, fast(max_epochs=3, batch_size=16), seed=0)
+    o = train_folds(data, TINY, fast(max_epochs=3, batch_size=16), pack=Pack(seed=0))
     np.testing.assert_array_equal(o.epoch_cap, 3)
     np.testing.assert_array_equal(o.optimizer_steps, 3 * np.ceil(data.train.sum(1) / 16).astype(int))
 
@@ -155,8 +155,8 @@ def test_role_seeds_give_source_and_target_their_own_weights_and_batch_orders():
     seen = {}
     for role in ("source:gender", "target"):
         rows = []
-        o = train_folds(data, TINY_DROP, fast(max_epochs=1), seed=role_seed(11, role),
-                        on_batch=lambda e, f, r, v: rows.append(r.clone()))
+        o = train_folds(data, TINY_DROP, fast(max_epochs=1), pack=Pack(seed=role_seed(11, role)),
+                        run=Run(on_batch=lambda e, f, r, v: rows.append(r.clone())))
         seen[role] = (build_model("dnn", TINY_DROP, 8, 3, (), role_seed(11, role), range(3)), rows, o)
     (m_src, r_src, _), (m_tgt, r_tgt, _) = seen["source:gender"], seen["target"]
     assert not torch.equal(m_src.params["hidden.0.weight"], m_tgt.params["hidden.0.weight"])

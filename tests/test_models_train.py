@@ -15,7 +15,7 @@ from paragrid.models.config import Architecture, TrainSettings
 from paragrid.models.nets import StackedModel, build_model, forward
 from paragrid.models.optim import StackedOptimizer
 from paragrid.models.reference import train_folds_reference
-from paragrid.models.train import FoldData, SingleClassWarning, evaluate, predict, source_task_uar, train_folds
+from paragrid.models.train import FoldData, Pack, Run, SingleClassWarning, evaluate, predict, source_task_uar, train_folds
 
 pytestmark = NO_STRAY_CHANCE_WARNINGS
 
@@ -35,9 +35,9 @@ def sources():
     data = blobs()
     src_data = relabel(data, source_labels(data), 4)
     with chance_folds():
-        a = train_folds(src_data, TINY_DROP, fast(max_epochs=8), seed=11)
+        a = train_folds(src_data, TINY_DROP, fast(max_epochs=8), pack=Pack(seed=11))
         b = train_folds(src_data, Architecture(layers=3, width=12, activation="tanh", dropout=0.5),
-                        fast(max_epochs=8), seed=12)
+                        fast(max_epochs=8), pack=Pack(seed=12))
     return data, src_data, a, b
 
 
@@ -45,11 +45,11 @@ def sources():
                                   "prognet-patience-per-fold-x", "dnn-dropout-hash-rng", "ptft-masked-adam-wd"])
 def test_vectorised_equals_reference(case, sources):
     data, _, src_a, src_b = sources
-    arch, settings, method, srcs, kw = TINY, fast(), "dnn", [], {}
+    arch, settings, method, srcs, rng = TINY, fast(), "dnn", [], "auto"
     if case == "dnn-dropout":
         arch = TINY_DROP
     elif case == "dnn-dropout-hash-rng":
-        arch, kw = TINY_DROP, {"rng": "hash"}
+        arch, rng = TINY_DROP, "hash"
     elif case == "ptft-masked-adam-wd":
         arch, method, srcs, settings = TINY_DROP, "ptft", [src_a.model], fast(weight_decay=1e-3)
     elif case == "dnn-sgd-relu-wd":
@@ -61,10 +61,10 @@ def test_vectorised_equals_reference(case, sources):
     elif case == "prognet-patience-per-fold-x":
         arch, method, srcs, settings = TINY_DROP, "prognet", [src_b.model], fast(patience=2, max_epochs=15)
         data = blobs(per_fold_x=True)
-    o = train_folds(data, arch, settings, method=method, sources=srcs, seed=5,
-                    vectorised_adam=case.endswith("masked-adam-wd"), **kw)
-    r = train_folds_reference(data, arch, settings, method=method, sources=srcs, seed=5, **kw)
-    assert o.rng == r.rng == kw.get("rng", "generator")
+    o = train_folds(data, arch, settings, method=method, sources=srcs, pack=Pack(seed=5),
+                    run=Run(rng=rng, vectorised_adam=case.endswith("masked-adam-wd")))
+    r = train_folds_reference(data, arch, settings, method=method, sources=srcs, pack=Pack(seed=5), run=Run(rng=rng))
+    assert o.rng == r.rng == ("generator" if rng == "auto" else rng)
     assert_same_outcome(o, r)
     assert o.test_uar.mean() > 0.5  # it learned something (chance is 1/3): the comparison is not vacuous
     if settings.patience is not None:
@@ -86,7 +86,7 @@ def test_every_training_row_is_used_once_per_epoch_last_partial_batch_included(t
             seen.setdefault((epoch, f), []).extend(r)
             steps[(epoch, f)] = steps.get((epoch, f), 0) + (len(r) > 0)
 
-    trainer(data, TINY, fast(batch_size=batch, max_epochs=3), seed=0, on_batch=on_batch)
+    trainer(data, TINY, fast(batch_size=batch, max_epochs=3), pack=Pack(seed=0), run=Run(on_batch=on_batch))
     for f in range(4):
         for epoch in (1, 2, 3):
             assert sorted(seen[(epoch, f)]) == np.flatnonzero(data.train[f]).tolist()
@@ -101,7 +101,7 @@ def test_one_sgd_step_is_cross_entropy_on_logits():
     data = blobs(n=60, k=3)
     lr, seed = 0.5, 4
     o = train_folds(data, TINY, TrainSettings(lr=lr, optimizer="sgd", batch_size=64, max_epochs=1, curve_stride=1),
-                    seed=seed)
+                    pack=Pack(seed=seed))
     x, y = torch.as_tensor(data.x), torch.as_tensor(data.y)
     for f in range(3):
         net = build_model("dnn", TINY, 8, 3, (), seed, [f])
@@ -135,7 +135,7 @@ def held_out_data(seed: int = 0, flip_val: bool = False) -> FoldData:
 @chance_folds()  # a short run may leave a fold at chance: not what this test checks
 def test_returned_model_is_the_best_epoch_not_the_last(trainer):
     data = held_out_data(flip_val=True)
-    o = trainer(data, TINY, fast(lr=3e-2, max_epochs=20, curve_stride=1), seed=1)
+    o = trainer(data, TINY, fast(lr=3e-2, max_epochs=20, curve_stride=1), pack=Pack(seed=1))
     assert (o.best_epoch < o.epochs_run).all()
     last_val = o.curves[o.curves.epoch == 20].set_index("fold")["val_uar"].to_numpy()
     assert (last_val < o.val_uar - 0.05).all()   # the last epoch is clearly worse than the best
@@ -160,8 +160,8 @@ def test_early_stopping_never_looks_at_test_rows(trainer):
     y2[30:60] = rng.integers(0, 3, 30)
     perturbed = FoldData(x2, y2, data.train, data.val, data.test, 3)
     settings = fast(max_epochs=20, patience=3, curve_stride=1)
-    a = trainer(data, TINY_DROP, settings, seed=2)
-    b = trainer(perturbed, TINY_DROP, settings, seed=2)
+    a = trainer(data, TINY_DROP, settings, pack=Pack(seed=2))
+    b = trainer(perturbed, TINY_DROP, settings, pack=Pack(seed=2))
     np.testing.assert_array_equal(a.best_epoch, b.best_epoch)
     np.testing.assert_array_equal(a.epochs_run, b.epochs_run)
     np.testing.assert_array_equal(a.val_uar, b.val_uar)
@@ -173,7 +173,7 @@ def test_early_stopping_never_looks_at_test_rows(trainer):
 def test_prognet_source_columns_stay_bit_identical(sources):
     data, _, src_a, src_b = sources
     before = [{n: p.clone() for n, p in s.model.params.items()} for s in (src_a, src_b)]
-    o = train_folds(data, TINY_DROP, fast(), method="prognet", sources=[src_a.model, src_b.model], seed=3)
+    o = train_folds(data, TINY_DROP, fast(), method="prognet", sources=[src_a.model, src_b.model], pack=Pack(seed=3))
     for s, b, stored in zip((src_a, src_b), before, o.model.sources):
         assert stored.uid == s.model.uid
         for n in b:
@@ -187,13 +187,16 @@ def test_prognet_source_columns_stay_bit_identical(sources):
 @chance_folds()  # a short run may leave a fold at chance: not what this test checks
 def test_forgetting_measure(sources):
     data, src_data, src_a, _ = sources
-    prog = train_folds(data, TINY_DROP, fast(max_epochs=4), method="prognet", sources=[src_a.model], seed=1)
+    prog = train_folds(data, TINY_DROP, fast(max_epochs=4), method="prognet", sources=[src_a.model],
+                       pack=Pack(seed=1))
     np.testing.assert_array_equal(source_task_uar(prog.model, src_a.model, src_data), src_a.test_uar)
     # ptft with a vanishing learning rate keeps the source's hidden layers: no forgetting
-    still = train_folds(data, TINY_DROP, fast(max_epochs=2, lr=1e-12), method="ptft", sources=[src_a.model], seed=1)
+    still = train_folds(data, TINY_DROP, fast(max_epochs=2, lr=1e-12), method="ptft", sources=[src_a.model],
+                        pack=Pack(seed=1))
     np.testing.assert_allclose(source_task_uar(still.model, src_a.model, src_data), src_a.test_uar, atol=1e-12)
     # real fine-tuning: the source head on the fine-tuned hidden layers, computed by hand
-    tuned = train_folds(data, TINY_DROP, fast(max_epochs=10, lr=5e-2), method="ptft", sources=[src_a.model], seed=1)
+    tuned = train_folds(data, TINY_DROP, fast(max_epochs=10, lr=5e-2), method="ptft", sources=[src_a.model],
+                        pack=Pack(seed=1))
     after = source_task_uar(tuned.model, src_a.model, src_data)
     hand = StackedModel("dnn", TINY_DROP, 8, 4,
                         {n: (tuned.model.params[n] if n.startswith("hidden.") else src_a.model.params[n])
@@ -201,7 +204,7 @@ def test_forgetting_measure(sources):
     np.testing.assert_array_equal(after, evaluate(hand, src_data.x, src_data.y, src_data.test)[0])
     assert not np.array_equal(after, src_a.test_uar)
     with chance_folds(expect=True) as caught:   # one epoch: some folds still predict one class
-        dnn = train_folds(data, TINY, fast(max_epochs=1), seed=0)
+        dnn = train_folds(data, TINY, fast(max_epochs=1), pack=Pack(seed=0))
     assert all("UAR at chance" in str(w.message) for w in caught)
     with pytest.raises(UserError, match="no source"):
         source_task_uar(dnn.model, src_a.model, src_data)
@@ -212,9 +215,9 @@ def test_forgetting_measure(sources):
 @chance_folds()  # a short run may leave a fold at chance: not what this test checks
 def test_same_seed_same_result_other_seed_differs():
     data = blobs()
-    a = train_folds(data, TINY_DROP, fast(), seed=3)
-    b = train_folds(data, TINY_DROP, fast(), seed=3)
-    c = train_folds(data, TINY_DROP, fast(), seed=4)
+    a = train_folds(data, TINY_DROP, fast(), pack=Pack(seed=3))
+    b = train_folds(data, TINY_DROP, fast(), pack=Pack(seed=3))
+    c = train_folds(data, TINY_DROP, fast(), pack=Pack(seed=4))
     np.testing.assert_array_equal(a.test_uar, b.test_uar)
     np.testing.assert_array_equal(a.val_uar, b.val_uar)
     assert all(torch.equal(a.model.params[n], b.model.params[n]) for n in a.model.params)
@@ -225,8 +228,11 @@ def test_same_seed_same_result_other_seed_differs():
 def test_patience_stops_folds_and_stopped_folds_cost_nothing():
     data = blobs()
     active_steps = []
-    o = train_folds(data, TINY, fast(patience=2, max_epochs=40, lr=5e-2), seed=0,
-                    on_batch=lambda epoch, folds, rows, valid: active_steps.append((epoch, set(folds.tolist()))))
+
+    def on_batch(epoch, folds, rows, valid):
+        active_steps.append((epoch, set(folds.tolist())))
+
+    o = train_folds(data, TINY, fast(patience=2, max_epochs=40, lr=5e-2), pack=Pack(seed=0), run=Run(on_batch=on_batch))
     assert (o.epochs_run < 40).any()
     for f in range(4):
         if o.epochs_run[f] < 40:
@@ -236,7 +242,7 @@ def test_patience_stops_folds_and_stopped_folds_cost_nothing():
 
 
 def test_curves_every_stride_and_at_the_last_epoch():
-    o = train_folds(blobs(), TINY, fast(max_epochs=12, curve_stride=5), seed=0)
+    o = train_folds(blobs(), TINY, fast(max_epochs=12, curve_stride=5), pack=Pack(seed=0))
     assert list(o.curves.columns) == ["fold", "epoch", "train_loss", "val_uar", "test_uar"]
     for f in range(4):
         assert o.curves[o.curves.fold == f].epoch.tolist() == [5, 10, 12]
@@ -246,7 +252,7 @@ def test_single_class_predictions_warn_loudly(caplog):
     data = blobs(n=60, k=3)
     constant = FoldData(np.zeros_like(np.asarray(data.x)), data.y, data.train, data.val, data.test, 3)
     with caplog.at_level(logging.WARNING), pytest.warns(SingleClassWarning, match="predicts class"):
-        train_folds(constant, TINY, fast(max_epochs=1), seed=0)
+        train_folds(constant, TINY, fast(max_epochs=1), pack=Pack(seed=0))
     assert "predicts class" in caplog.text
 
 
@@ -325,7 +331,7 @@ def test_data_misuse_is_a_user_error(trainer, sources):
     with pytest.raises(UserError, match="method"):
         trainer(data, TINY, fast(), method="finetune")
     with pytest.raises(UserError, match="device"):
-        trainer(data, TINY, fast(), device="tpu:7")
+        trainer(data, TINY, fast(), run=Run(device="tpu:7"))
     with pytest.raises(UserError, match="exactly one"):
         trainer(data, TINY, fast(), method="ptft", sources=[src_a.model, src_a.model])
 
@@ -341,7 +347,7 @@ def test_epoch_callback_sees_best_so_far_and_can_stop(trainer):
         seen.append((epoch, best_val))
         return epoch == 3
 
-    o = trainer(data, TINY, fast(max_epochs=10), seed=0, epoch_callback=callback)
+    o = trainer(data, TINY, fast(max_epochs=10), pack=Pack(seed=0), run=Run(epoch_callback=callback))
     np.testing.assert_array_equal(o.epochs_run, 3)
     assert all(v.shape == (4,) for _, v in seen)
     final = seen[-1][1]
@@ -354,7 +360,7 @@ def test_epoch_callback_sees_best_so_far_and_can_stop(trainer):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_vectorised_equals_cuda_reference(sources):
     data, _, src_a, src_b = sources
-    kw = dict(method="prognet", sources=[src_a.model, src_b.model], seed=5, device="cuda")
+    kw = dict(method="prognet", sources=[src_a.model, src_b.model], pack=Pack(seed=5), run=Run(device="cuda"))
     o = train_folds(data, TINY_DROP, fast(patience=3), **kw)
     r = train_folds_reference(data, TINY_DROP, fast(patience=3), **kw)
     assert o.device.startswith("cuda") and o.model.device.type == "cuda"

@@ -13,7 +13,6 @@ import this module as a sibling (`python bench/<name>.py` puts bench/ on sys.pat
 from __future__ import annotations
 
 import argparse
-
 import json
 import logging
 import os

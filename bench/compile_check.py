@@ -21,9 +21,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-import benchlib
 from paragrid.models.config import Architecture
 from paragrid.models.nets import build_model, forward
+
+import benchlib
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -50,8 +50,9 @@ import time
 from importlib import resources
 from pathlib import Path
 
-import benchlib
 import yaml
+
+import benchlib
 
 CORPORA = ("synth-a", "synth-b")
 GRID_LISTS = ("targets", "sources")  # the grid keys that name corpora
@@ -297,11 +298,11 @@ def split_table(g: dict) -> str:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    from paragrid.analysis.report import write_report
+    from paragrid.analysis.report import write_report  # heavy: pandas, scipy, plotly
+    from paragrid.features.corpora import load_corpus
     from paragrid.features.extract import extract_features
-    from paragrid.features.loaders import load_corpus
     from paragrid.features.synth import write_corpora
-    from paragrid.grid.runner import run_grid
+    from paragrid.grid.run import run_grid
 
     load0 = benchlib.load()
     info = benchlib.machine(None)

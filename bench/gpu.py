@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from train_throughput import flops, fold_masks, matmul_peak
 
 import benchlib
-from train_throughput import flops, fold_masks, matmul_peak
 
 
 def parse_args(argv=None):

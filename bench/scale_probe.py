@@ -29,8 +29,9 @@ import time
 from importlib import resources
 from pathlib import Path
 
-import benchlib
 import yaml
+
+import benchlib
 
 TRIALS_PER_REPEAT = 48  # 2 targets x 8 budgets x 3 methods
 
@@ -55,8 +56,8 @@ def parse_args(argv=None):
 
 
 def features(workdir: Path, utterances: int | None) -> Path:
+    from paragrid.features.corpora import load_corpus
     from paragrid.features.extract import extract_features
-    from paragrid.features.loaders import load_corpus
     from paragrid.features.synth import write_corpora
 
     corpora, feats = workdir / "corpora", workdir / "features"
@@ -103,10 +104,9 @@ def training_seconds(run_dir: Path, storage: Path, since: float) -> tuple[float,
 def main(argv=None) -> dict:
     args = parse_args(argv)
     from paragrid.api import run
-    from paragrid.grid.runner import run_grid
-    from paragrid.grid.estimate import CostModel
-    from paragrid.grid.packing import PackPolicy
-    from paragrid.grid.plan import find_finished, make_units, plan_grid, sources_to_train
+    from paragrid.grid.plan import (CostModel, PackPolicy, find_finished, make_units, plan_grid,
+                                    sources_to_train)
+    from paragrid.grid.run import run_grid
     from paragrid.grid.spec import validate
 
     workdir = Path(args.workdir)

@@ -17,15 +17,16 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from train_throughput import flops, fold_masks, matmul_peak
 
-import benchlib
 import paragrid.models.train as T
 from paragrid.models.active import ActiveFolds
 from paragrid.models.config import Architecture, TrainSettings
 from paragrid.models.data import gather, prepare
 from paragrid.models.nets import build_model, forward
 from paragrid.models.streams import make_streams
-from train_throughput import flops, fold_masks, matmul_peak
+
+import benchlib
 
 
 def parse_args(argv=None) -> argparse.Namespace:

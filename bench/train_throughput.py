@@ -34,12 +34,13 @@ import time
 import numpy as np
 import torch
 
-import benchlib
 import paragrid.models.train as train_module
 from paragrid.models.config import Architecture, TrainSettings
 from paragrid.models.nets import build_model
 from paragrid.models.reference import train_folds_reference
 from paragrid.models.train import FoldData, Pack, Run, train_folds
+
+import benchlib
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -7,7 +7,7 @@ on the synthetic corpora (`paragrid synth` + eGeMAPS features; made once in --wo
     test fold), as `paragrid run SPEC --architecture best.yaml` would evaluate its DNN;
   * tuned-nested (`paragrid tune SPEC --nested`): one search per outer step on that step's
     training and validation folds only, the step's test fold evaluated once with its choice.
-Both outer evaluations run the same code (grid/tune_outer.run_outer_job: the grid's step, the
+Both outer evaluations run the same code (paragrid.grid.tune.run_outer_job: the grid's step, the
 spec's training settings, the grid's random streams of that fold), so the two columns differ
 only in how the architecture was chosen. The optimism is mean(same-corpus) - mean(nested) over
 the outer steps; the per-step paired difference is reported with it. Step 0 of each repeat-0
@@ -31,8 +31,8 @@ CORPORA = ("synth-a", "synth-b")
 
 def make_features(work: Path, speakers: int, utterances: int, seed: int) -> dict[str, Path]:
     """synth-a / synth-b wavs and their eGeMAPS parquets in `work` (reused when present)."""
+    from paragrid.features.corpora import load_corpus
     from paragrid.features.extract import extract_features
-    from paragrid.features.loaders import load_corpus
     from paragrid.features.synth import write_corpora
 
     corpora, feats = work / "corpora", work / "features"
@@ -66,20 +66,18 @@ def write_spec(work: Path, features: dict[str, Path], args) -> Path:
 
 def same_corpus_rows(parsed, corpora, settings, root: Path, ray, say) -> tuple[pd.DataFrame, dict]:
     """Today's tuning per corpus, then its best.yaml evaluated on every outer step."""
-    from paragrid.grid import sources
-    from paragrid.grid.tune import tune_corpus
-    from paragrid.grid.tune_outer import run_outer_job
-    from paragrid.grid.tune_ray import trial_resources
-    from paragrid.grid.tune_study import Job
-    from paragrid.grid.tune_trial import TrialContext
+    from paragrid.grid.console import fit_resources
+    from paragrid.grid.data import steps_for
+    from paragrid.grid.tune import Job, TrialContext, TuningRun, run_outer_job, tune_corpus
 
-    resources, slots = trial_resources(parsed, ray, say)
+    fitted = fit_resources(parsed, ray, say)
+    resources, slots = fitted.request, fitted.count
     rows, inner = [], {}
     for name, corpus in corpora.items():
-        summary = tune_corpus(parsed, corpus, settings, root / name, resources=resources, slots=slots, say=say)
+        summary = tune_corpus(TuningRun(parsed, settings, resources, slots, say=say), corpus, root / name)
         inner[name] = summary.best_value
         ctx = TrialContext(spec=parsed, settings=settings, corpora={name: corpus}, splits={},
-                           outer_steps={(name, r): sources.steps_for(corpus, parsed, r, parsed.k - 2)
+                           outer_steps={(name, r): steps_for(corpus, parsed, r, parsed.k - 2)
                                         for r in range(parsed.repeats)})
         for r in range(parsed.repeats):
             for i in range(parsed.k):
@@ -102,10 +100,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
-    from paragrid.grid.nested import tune_nested
-    from paragrid.grid.sources import load_corpora
-    from paragrid.grid.tune_ray import ray_session, trial_resources
-    from paragrid.grid.tune_spec import load_tuning_spec, tuning_settings
+    from paragrid.grid.console import fit_resources, ray_session
+    from paragrid.grid.data import load_corpora
+    from paragrid.grid.tune import TuningRun, load_tuning_spec, tune_nested, tuning_settings
 
     load_before, t0 = benchlib.load(), time.perf_counter()
     work = Path(args.work)
@@ -126,10 +123,11 @@ def main(argv=None) -> dict:
         t1 = time.perf_counter()
         same, inner = same_corpus_rows(parsed, corpora, settings, root / "same-corpus", ray, say)
         t_same = time.perf_counter() - t1
-        resources, slots = trial_resources(parsed, ray, say)
+        fitted = fit_resources(parsed, ray, say)
+        resources, slots = fitted.request, fitted.count
         t2 = time.perf_counter()
-        out = tune_nested(parsed, corpora, list(corpora), settings, root / "nested", resources=resources,
-                          slots=slots, spec_hash="bench", say=say)
+        out = tune_nested(TuningRun(parsed, settings, resources, slots, spec_hash="bench", say=say), corpora,
+                          list(corpora), root / "nested")
         t_nested = time.perf_counter() - t2
     nested = pd.read_parquet(out / "results.parquet")
 

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from paragrid.errors import UserError
+from paragrid.grid.spec import load_spec as load_grid_spec
+
 __all__ = ["load_spec", "run", "open_run", "RunResults"]
 
 
@@ -27,20 +30,9 @@ def load_spec(spec: str | Path | dict[str, Any], *, architecture=None, features_
     """A validated Spec from a YAML path, a built-in name (`paragrid.grid.spec.builtin_names()`)
     or a dict with the YAML's keys (relative corpus paths then resolve against features_dir or the
     current folder)."""
-    from paragrid.grid import spec as specs
-
-    if isinstance(spec, dict):
-        parsed = specs.validate(dict(spec), origin="<dict>", base=Path.cwd(),
-                                features_dir=Path(features_dir) if features_dir else None)
-        if architecture:
-            from paragrid.grid.overrides import apply_architectures
-
-            entries = [architecture] if isinstance(architecture, (str, Path)) else list(architecture)
-            parsed = apply_architectures(parsed, spec, [str(e) for e in entries])
-        return parsed
     if hasattr(spec, "experiments"):  # already a Spec
         return spec
-    return specs.load_spec(spec, architecture=architecture, features_dir=features_dir)
+    return load_grid_spec(spec, architecture=architecture, features_dir=features_dir)
 
 
 def run(spec, *, storage: str | Path | None = None, address: str | None = None, architecture=None,
@@ -49,7 +41,7 @@ def run(spec, *, storage: str | Path | None = None, address: str | None = None, 
     """Run (or resume) a grid and return its results. `spec` as in `load_spec` (or a Spec).
     `address`: None starts a local Ray instance; "auto" or "host:port" attaches to a cluster.
     `track`: e.g. ["mlflow"] or ["tensorboard"]. `quiet` prints nothing (errors still raise)."""
-    from paragrid.grid.runner import run_grid
+    from paragrid.grid.run import run_grid  # heavy: ray
 
     parsed = load_spec(spec, architecture=architecture, features_dir=features_dir)
     grids: list = []
@@ -61,8 +53,6 @@ def run(spec, *, storage: str | Path | None = None, address: str | None = None, 
 
 def open_run(path: str | Path) -> "RunResults":
     """The results of a run folder written earlier (`<storage>/<spec name>/`)."""
-    from paragrid.errors import UserError
-
     path = Path(path)
     if not (path / "results.parquet").exists():
         raise UserError(f"{path}: no results.parquet; is this a run folder (<storage>/<spec name>/)?")
@@ -80,38 +70,38 @@ class RunResults:
 
     def results(self):
         """One row per (trial, fold): pandas.DataFrame."""
-        from paragrid.analysis.load import load_results
+        from paragrid.analysis.stats import load_results  # heavy: pandas, scipy
 
         return load_results(self.path / "results.parquet")
 
     def curves(self):
         """Learning curves, one row per (trial, fold, recorded epoch), or None."""
-        from paragrid.analysis.load import load_curves
+        from paragrid.analysis.stats import load_curves  # heavy: pandas, scipy
 
         return load_curves(self.path / "curves.parquet", self.results())
 
     def summary(self):
         """One row per cell (method, sources, target, budget, architecture origin): mean and
         within-repeat std of UAR, the paper's "mean +- mean within-repeat std"."""
-        from paragrid.analysis.summary import summarise
+        from paragrid.analysis.stats import summarise  # heavy: pandas, scipy
 
         return summarise(self.results())
 
     def significance(self, test: str = "calibrated", alpha: float = 0.05, holm: bool = False):
         """Every comparison of the run under both repeated-CV tests (and the labelled naive one)."""
-        from paragrid.analysis.significance import significance_table
+        from paragrid.analysis.stats import significance_table  # heavy: pandas, scipy
 
         return significance_table(self.results(), test=test, alpha=alpha, use_holm=holm,
                                   source_name=str(self.path / "results.parquet"))
 
     def figures(self, test: str = "calibrated", alpha: float = 0.05, holm: bool = False) -> dict:
         """The dashboard's Plotly figures by name (plotly.graph_objects.Figure each)."""
-        from paragrid.analysis.figures import report_figures
+        from paragrid.analysis.report import report_figures  # heavy: pandas, scipy, plotly
 
         return report_figures(self.results(), self.curves(), test=test, alpha=alpha, holm=holm)
 
     def report(self, compare_paper: bool = False, **kwargs) -> Path:
         """Write the dashboard and tables (as `paragrid report`); return index.html's path."""
-        from paragrid.analysis.report import write_report
+        from paragrid.analysis.report import write_report  # heavy: pandas, scipy, plotly
 
         return write_report(self.path, compare_paper=compare_paper, quiet=True, **kwargs)

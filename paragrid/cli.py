@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
+from paragrid.api import run
+from paragrid.demo import run_demo
 from paragrid.errors import UserError
 
 FORMATS = ["manifest", "iemocap", "msp-improv", "ravdess", "crema-d", "emodb"]
 
 
 def _cmd_synth(args: argparse.Namespace) -> None:
-    from paragrid.features.synth import write_corpora
+    from paragrid.features.synth import write_corpora  # heavy: scipy
 
     paths = write_corpora(
         Path(args.outdir),
@@ -31,11 +34,9 @@ def _cmd_synth(args: argparse.Namespace) -> None:
 
 
 def _cmd_features(args: argparse.Namespace) -> None:
-    import warnings
 
-    from paragrid.features.extract import extract_features
-    from paragrid.features.labels import CorpusWarning
-    from paragrid.features.loaders import load_corpus
+    from paragrid.features.corpora import CorpusWarning, load_corpus  # heavy: pandas, soundfile
+    from paragrid.features.extract import extract_features  # heavy: pandas, opensmile
 
     # Corpus checks run before any audio is decoded: a UserError (fewer than two classes left)
     # stops here; a CorpusWarning (a class of the label set with no utterance) is printed as one
@@ -59,21 +60,19 @@ def _cmd_features(args: argparse.Namespace) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
-    from paragrid.api import run
-
     run(args.spec, storage=args.storage, address=args.address, verbose=args.verbose,
         architecture=args.architecture, features_dir=args.features_dir, track=args.track)
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
-    from paragrid.analysis.report import write_report
+    from paragrid.analysis.report import write_report  # heavy: pandas, scipy, plotly
 
     write_report(Path(args.rundir), compare_paper=args.compare == "paper", alpha=args.alpha,
                  test=args.test, holm=args.holm, unit_test=args.unit_test)
 
 
 def _cmd_tune(args: argparse.Namespace) -> None:
-    from paragrid.grid.tune import run_tuning
+    from paragrid.grid.tune import run_tuning  # heavy: ray, optuna
 
     run_tuning(args.spec, storage=args.storage, address=args.address, verbose=args.verbose,
                num_samples=args.num_samples, time_budget_s=args.time_budget, targets=args.target,
@@ -81,8 +80,6 @@ def _cmd_tune(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from paragrid.demo import run_demo
-
     run_demo(Path(args.workdir), seed=args.seed, verbose=args.verbose)
 
 

@@ -23,11 +23,11 @@ def _done(start: float) -> None:
 
 
 def run_demo(workdir: Path, seed: int = 0, verbose: bool = False) -> Path:
-    from paragrid.analysis.report import write_report
-    from paragrid.features.extract import extract_features
-    from paragrid.features.loaders import load_corpus
-    from paragrid.features.synth import write_corpora
-    from paragrid.grid.runner import run_grid
+    from paragrid.analysis.report import write_report  # heavy: pandas, scipy, plotly
+    from paragrid.features.corpora import load_corpus  # heavy: pandas, soundfile
+    from paragrid.features.extract import extract_features  # heavy: opensmile
+    from paragrid.features.synth import write_corpora  # heavy: scipy
+    from paragrid.grid.run import run_grid  # heavy: ray
 
     workdir = workdir.resolve()
     corpora_dir = workdir / "corpora"

@@ -29,7 +29,6 @@ import numpy as np
 import soundfile as sf
 
 
-
 def write_wav(path: Path, seconds: float = 0.3, sample_rate: int = 16000, seed: int = 0) -> Path:
     """A short mono 16-bit wav: a 150-300 Hz sine plus a little noise (enough for any header)."""
     rng = np.random.default_rng(seed)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from paragrid.features.store import write_parquet_atomic
+from paragrid.features.extract import write_parquet_atomic
 
 EMOTIONS = ["angry", "happy", "neutral", "sad"]
 TINY_ARCH = {"layers": 2, "width": 8, "activation": "sigmoid", "dropout": 0.0}

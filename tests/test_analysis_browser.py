@@ -16,8 +16,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
 from analysis_helpers import build_results, write_tables, write_trials_csv
+
 from paragrid.analysis.report import write_report
 
 pytestmark = pytest.mark.browser

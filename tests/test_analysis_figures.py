@@ -14,8 +14,8 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-
 from analysis_helpers import build_results, write_tables
+
 from paragrid.analysis.plots import decade_text, p_floor, uar_ranges
 from paragrid.analysis.report import write_report
 

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from analysis_helpers import build_results, paired_results
+
 from paragrid.analysis.report import analyse
-from paragrid.analysis.stats import (DISAGREE_WHY, Cell, cap_bound, epoch_caps, fold_counts,
-                                     one_class, significance_table, summarise)
+from paragrid.analysis.stats import (DISAGREE_WHY, Cell, cap_bound, epoch_caps, fold_counts, one_class,
+                                     significance_table, summarise)
 
 D = [0.01, 0.03, 0.02, 0.04, 0.025, 0.025]   # ProgNet - DNN, k = 3 folds x 2 repeats
 

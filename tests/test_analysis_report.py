@@ -5,8 +5,8 @@ import re
 
 import pandas as pd
 import pytest
-
 from analysis_helpers import build_results, write_tables, write_trials_csv
+
 from paragrid.analysis.report import analyse, write_report
 from paragrid.analysis.report._paper import paper_cell
 from paragrid.analysis.stats import summarise
@@ -221,8 +221,7 @@ def test_tuning_view_with_and_without_a_stored_study(tmp_path):
 
 def test_progress_total_from_the_resolved_spec(tmp_path):
     from paragrid.analysis.report._views_header import read_progress
-    from paragrid.grid.spec import expand_trials
-    from paragrid.grid.spec import load_spec
+    from paragrid.grid.spec import expand_trials, load_spec
 
     feats = tmp_path / "features"
     feats.mkdir()

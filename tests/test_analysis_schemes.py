@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from analysis_helpers import build_results, paired_results, write_tables
 from scipy import stats as sps
 
-from analysis_helpers import build_results, paired_results, write_tables
 from paragrid.analysis.report import analyse
 from paragrid.analysis.stats import (Cell, Design, design_note, design_of, load_results, markers,
                                      significance_table, summarise)

@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from analysis_helpers import build_results, paired_results, write_tables
 from scipy import stats as sps
 
-from analysis_helpers import build_results, paired_results, write_tables
-from paragrid.analysis.stats import (Cell, holm, load_results, markers, pair_folds,
-                                     significance_table, summarise)
+from paragrid.analysis.stats import (Cell, holm, load_results, markers, pair_folds, significance_table,
+                                     summarise)
 from paragrid.errors import UserError
 
 # Paired differences ProgNet - DNN over k = 3 folds x r = 2 repeats, in (repeat, fold) order.

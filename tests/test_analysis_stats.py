@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from paragrid.analysis.stats import (calibrated_t_test, corrected_t_test, holm, naive_t_test,
-                                     paired_t_test, repeat_mean_std, run_test, wilcoxon_test)
+from paragrid.analysis.stats import (calibrated_t_test, corrected_t_test, holm, naive_t_test, paired_t_test,
+                                     repeat_mean_std, run_test, wilcoxon_test)
 
 X = [0.01, 0.03, 0.02, 0.04]
 

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from models_helpers import TINY_DROP, blobs, fast, relabel
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -123,21 +122,23 @@ def test_source_cache_gives_bit_identical_training():
     in every step, with folds stopping early and a feature matrix per fold."""
     import paragrid.models.train as train_module
     from paragrid.models.config import Architecture
+    from paragrid.models.options import Pack
 
     data = blobs(per_fold_x=True)
     x0 = np.asarray(data.x)[0]
-    src_a = train_module.train_folds(relabel(data, (x0[:, 3] > 0).astype(np.int64), 2), TINY_DROP,
-                                     fast(max_epochs=4), seed=1).model
+    src_a = train_module.train_folds(relabel(data, (x0[:, 3] > 0).astype(np.int64), 2), TINY_DROP, fast(max_epochs=4),
+                                     pack=Pack(seed=1)).model
     src_b = train_module.train_folds(relabel(data, (x0[:, 4] > 0).astype(np.int64), 2),
                                      Architecture(layers=3, width=12, activation="tanh"), fast(max_epochs=4),
-                                     seed=2).model
+                                     pack=Pack(seed=2)).model
     settings = fast(patience=2, max_epochs=15)
-    cached = train_module.train_folds(data, TINY_DROP, settings, method="prognet", sources=[src_a, src_b], seed=5)
+    cached = train_module.train_folds(data, TINY_DROP, settings, method="prognet", sources=[src_a, src_b],
+                                      pack=Pack(seed=5))
     budget = train_module.SOURCE_CACHE_BYTES
     try:
         train_module.SOURCE_CACHE_BYTES = 0
-        recomputed = train_module.train_folds(data, TINY_DROP, settings, method="prognet",
-                                              sources=[src_a, src_b], seed=5)
+        recomputed = train_module.train_folds(data, TINY_DROP, settings, method="prognet", sources=[src_a, src_b],
+                                              pack=Pack(seed=5))
     finally:
         train_module.SOURCE_CACHE_BYTES = budget
     assert (cached.epochs_run < settings.max_epochs).any()             # some folds stopped early
@@ -198,10 +199,6 @@ def test_ray_overhead_stamps_every_trial(local_ray, capsys):
 
 
 def test_demo_timing_times_every_stage(local_ray, tmp_path, capsys):
-    try:
-        from paragrid.grid.runner import run_grid  # noqa: F401
-    except ImportError as err:
-        pytest.skip(f"the grid runner is not importable yet ({err}); demo_timing needs run_grid")
     spec = {"name": "benchdemo", "corpora": {"synth-a": "synth-a.parquet", "synth-b": "synth-b.parquet"},
             "task": "emotion", "methods": ["dnn", "ptft"],
             "experiments": {"paralinguistic": {"targets": ["synth-a"], "sources": [["gender"]], "budgets": ["all"]}},

@@ -1,4 +1,4 @@
-"""Ray's output to the run's log file, paragrid's lines to the console (grid/console.py).
+"""Ray's output to the run's log file, paragrid's lines to the console (grid/console/).
 
 The redirect is of file descriptor 2 itself, so each case runs in a subprocess: pytest's own
 capture sits on the same descriptors.
@@ -19,7 +19,7 @@ from paragrid.grid.console import RAY_LOGGERS, configure_ray_logging, ray_init_k
 
 SCRIPT = textwrap.dedent("""
     import os, signal, subprocess, sys, time
-    from paragrid.grid.console import ray_output_to
+    from paragrid.grid.console._output import ray_output_to
 
     log, verbose, ending = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
     fds = sorted(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else []
@@ -131,7 +131,7 @@ def test_user_settings_of_the_environment_win(ray_logging_state, monkeypatch):
 
 RAY_SCRIPT = textwrap.dedent("""
     import logging, sys
-    from paragrid.grid.console import configure_ray_logging, ray_init_kwargs, ray_output_to
+    from paragrid.grid.console._output import configure_ray_logging, ray_init_kwargs, ray_output_to
 
     with ray_output_to(sys.argv[1], title="ray") as con:
         configure_ray_logging(verbose=False, captured=con.captured)
@@ -170,7 +170,7 @@ def test_without_a_log_path_the_output_goes_to_a_temp_file(tmp_path):
     script = tmp_path / "none.py"
     script.write_text(textwrap.dedent("""
         import os, sys
-        from paragrid.grid.console import ray_output_to
+        from paragrid.grid.console._output import ray_output_to
         with ray_output_to(None) as con:
             os.write(2, b"core worker noise\\n")
             con.say(str(con.log_path))

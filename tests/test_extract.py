@@ -16,11 +16,9 @@ import pytest
 import soundfile as sf
 
 from paragrid.errors import UserError
-from paragrid.features.extract import _pool as ex  # internals the tests patch: the worker pool
-from paragrid.features.extract import _store as store  # and the parquet writer
-from paragrid.features.extract import (
-    egemaps_names, extract_features, feature_columns, read_features, write_parquet_atomic,
-)
+from paragrid.features.extract import (  # internals the tests patch: the worker pool; and the parquet writer
+    _pool as ex, _store as store, egemaps_names, extract_features, feature_columns, read_features,
+    write_parquet_atomic)
 
 
 def voice(seconds: float = 0.5, sr: int = 16000, f0: float = 140.0, seed: int = 0) -> np.ndarray:

@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from fake_corpora import make_crema_d_tree, make_emodb_tree, write_wav
+
 from paragrid.errors import UserError
 from paragrid.features.corpora import CorpusWarning, load_corpus
 

@@ -3,15 +3,8 @@ import numpy as np
 import pytest
 
 from paragrid.errors import UserError
-from paragrid.grid.folds import (
-    choose_val_folds,
-    fold_steps,
-    leave_one_out_steps,
-    repeat_seed,
-    speaker_independent_folds,
-    speaker_stratified_folds,
-    unit_folds,
-)
+from paragrid.grid.data import (choose_val_folds, fold_steps, leave_one_out_steps, repeat_seed,
+                                speaker_independent_folds, speaker_stratified_folds, unit_folds)
 
 K = 5
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
-from grid_helpers import free_ports, processes_of, quiet_env, stop_processes, tiny_spec, write_corpora, write_spec
+from grid_helpers import (free_ports, processes_of, quiet_env, stop_processes, tiny_spec, write_corpora,
+                          write_spec)
 
 REPO = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).with_name("ray"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from paragrid.grid.merge import Merger
+from paragrid.grid.run import Merger
 from paragrid.grid.store import RunDir, Storage
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from grid_helpers import tiny_spec, write_corpora, write_spec
+
 from paragrid.errors import UserError
 from paragrid.grid.spec import load_spec
 
@@ -27,8 +27,8 @@ def _best(path, corpus, width, mode="same-corpus", lr=None):
 def test_a_tuned_file_applies_only_to_its_own_corpus(tmp_path, spec_path):
     best = _best(tmp_path / "a.yaml", "ca", 16, lr=0.02)
     s = load_spec(spec_path, architecture=[str(best)])
-    assert s.arch_for("ca")["width"] == 16 and s.training_for("ca")["lr"] == 0.02
-    assert s.arch_for("cb")["width"] == 8 and s.training_for("cb")["lr"] == 0.01  # untouched
+    assert s.arch_for("ca").width == 16 and s.training_for("ca").lr == 0.02
+    assert s.arch_for("cb").width == 8 and s.training_for("cb").lr == 0.01  # untouched
     assert s.origin_for("ca") == ("tuned-same-corpus", str(best.resolve()))
     assert s.origin_for("cb") == ("spec", None)
 
@@ -36,8 +36,8 @@ def test_a_tuned_file_applies_only_to_its_own_corpus(tmp_path, spec_path):
 def test_target_equals_file_records_tuned_on_the_other_corpus(tmp_path, spec_path):
     a, b = _best(tmp_path / "a.yaml", "ca", 16), _best(tmp_path / "b.yaml", "cb", 12)
     s = load_spec(spec_path, architecture=[f"cb={a}", f"ca={b}"])
-    assert s.arch_for("cb")["width"] == 16 and s.origin_for("cb")[0] == "tuned-on:ca"
-    assert s.arch_for("ca")["width"] == 12 and s.origin_for("ca")[0] == "tuned-on:cb"
+    assert s.arch_for("cb").width == 16 and s.origin_for("cb")[0] == "tuned-on:ca"
+    assert s.arch_for("ca").width == 12 and s.origin_for("ca")[0] == "tuned-on:cb"
 
 
 def test_a_tune_folder_gives_each_target_its_own_best(tmp_path, spec_path):
@@ -45,7 +45,7 @@ def test_a_tune_folder_gives_each_target_its_own_best(tmp_path, spec_path):
     _best(folder / "ca" / "best.yaml", "ca", 16)
     _best(folder / "cb" / "best.yaml", "cb", 12)
     s = load_spec(spec_path, architecture=[str(folder)])
-    assert (s.arch_for("ca")["width"], s.arch_for("cb")["width"]) == (16, 12)
+    assert (s.arch_for("ca").width, s.arch_for("cb").width) == (16, 12)
     assert {s.origin_for(t)[0] for t in ("ca", "cb")} == {"tuned-same-corpus"}
 
 
@@ -76,7 +76,7 @@ def test_a_hand_written_fragment_applies_to_every_target_as_spec(tmp_path, spec_
     frag.write_text("width: 20\ninit: torch-default\n")
     s = load_spec(spec_path, architecture=[str(frag)])
     for t in ("ca", "cb"):
-        assert s.arch_for(t)["width"] == 20 and s.arch_for(t)["init"] == "torch-default"
+        assert s.arch_for(t).width == 20 and s.arch_for(t).init == "torch-default"
         assert s.origin_for(t) == ("spec", str(frag.resolve()))
     frag.write_text("widht: 20\n")
     with pytest.raises(UserError, match="did you mean 'width'"):

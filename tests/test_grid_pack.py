@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from grid_helpers import tiny_spec, write_corpora, write_spec
-from paragrid.grid.sources import load_corpora, plan_sources
+
+from paragrid.grid.data import load_corpora
+from paragrid.grid.plan import plan_sources
+from paragrid.grid.run import run_pack, train_source
 from paragrid.grid.spec import Trial, load_spec
-from paragrid.grid.trial import run_pack, train_source
 
 NUMBERS = ["test_uar", "val_uar", "best_epoch", "epochs_run", "epoch_cap", "optimizer_steps",
            "source_uar_before", "source_uar_after", "source_probe_uar_after", "n_train", "n_val", "n_test"]
@@ -87,8 +88,8 @@ def test_a_pack_is_deterministic_and_role_streams_keep_sources_apart(setup):
         pd.testing.assert_frame_equal(ra.drop(columns=["wall_s"]), rb.drop(columns=["wall_s"]))
         pd.testing.assert_frame_equal(ca, cb)
     # a same-corpus source model and the targets of its repeat: same repeat seed, other streams
+    from paragrid.grid.run import TARGET_ROLE
     from paragrid.models.columns import role_seed
-    from paragrid.grid.trial import TARGET_ROLE
 
     _, meta = srcs[0][0]
     assert meta["role"] == "source:gender@ca" and meta["seed"] == a[0][0].seed[0]
@@ -96,7 +97,7 @@ def test_a_pack_is_deterministic_and_role_streams_keep_sources_apart(setup):
 
 
 def test_source_models_packed_equal_each_trained_alone(setup):
-    from paragrid.grid.trial import train_sources
+    from paragrid.grid.run import train_sources
 
     spec, corpora = setup
     trials = [Trial("ptft", ("gender",), "ca", b, r) for r, b in ((0, 1), (0, 2), (1, 2))]

@@ -1,7 +1,7 @@
 """Console progress: the ETA on replayed grids, the status beat, stages, one-line errors (no Ray cluster).
 
 The replays are discrete-event schedules: units run on N slots in queue order, each taking its
-true work (optionally slowed 3x from a given moment); the Progress callback gets the same hooks
+true work (optionally slowed 3x from a given moment); the GridProgress callback gets the same hooks
 Tune would call, on a fake clock, and the test reads the ETA off the printed lines.
 """
 from __future__ import annotations
@@ -18,14 +18,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from paragrid.grid.eta import EtaEstimator, fmt_duration, unit_work
-from paragrid.grid.progress import Calibration, Progress
+from paragrid.grid.console import EtaEstimator, StatusLine, fmt_duration, unit_work
+from paragrid.grid.plan import Calibration
+from paragrid.grid.run import GridProgress, ProgressHooks
+from paragrid.models.config import Architecture, TrainSettings
 
 CLIMB, FLOOR = 1.5, 15.0  # the stated bound: next ETA <= 1.5 x previous + 15 s
 
 
 @dataclass(frozen=True)
-class U:  # the fields of paragrid.grid.work.Unit that progress reads
+class U:  # the fields of paragrid.grid.plan._units.Unit that progress reads
     id: str
     stage: str
     n_trials: int = 1
@@ -92,11 +94,11 @@ def schedule(work: dict[str, float], order: list[str], slots: int, slow_at: floa
 
 
 def replay(units: list[U], events, slots: int, beat: float = 30.0):
-    """Drive Progress as Tune would; returns [(time, done share, printed ETA s | None)]."""
+    """Drive GridProgress as Tune would; returns [(time, done share, printed ETA s | None)]."""
     clock, lines = Clock(), []
     by_id = {u.id: u for u in units}
     total = sum(max(u.n_trials, 1) for u in units)
-    p = Progress("g", units, slots, out=lambda s: lines.append((clock.t, s)), beat_s=beat, clock=clock)
+    p = GridProgress("g", units, slots, status=StatusLine(out=lambda s: lines.append((clock.t, s)), beat_s=beat, clock=clock))
     p.show()
     next_beat = beat
     for t, kind, uid in events:
@@ -308,7 +310,7 @@ def test_a_retried_unit_goes_back_to_the_queue_and_unit_work_picks_the_measure()
     assert unit_work([U("a", "s", 0, 5.0), U("b", "s", 3, None)]) == ({"a": 1.0, "b": 3.0}, None)
 
 
-# ----------------------------------------------------------------------------- the Progress callback
+# ----------------------------------------------------------------------------- the GridProgress callback
 
 def _units():
     return [U("source.gender.a.r0", "source models", 0, 10.0),
@@ -321,7 +323,8 @@ def test_status_counts_trials_by_stage_and_names_the_stage_that_runs():
     lines, clock = [], Clock()
     units = _units()
     done = []
-    p = Progress("demo", units, 2, out=lines.append, clock=clock, on_done=done.append)
+    p = GridProgress("demo", units, 2, status=StatusLine(out=lines.append, clock=clock),
+                     hooks=ProgressHooks(on_done=done.append))
     p.show()
     # 10 + 10 + 10 + 30 s of estimate on 2 slots in queue order: 40 s.
     assert lines == ["[demo stage 1/3: source models] source models 0/1, transfer trials 0/4, "
@@ -350,7 +353,7 @@ def test_status_counts_trials_by_stage_and_names_the_stage_that_runs():
 def test_status_comes_on_a_steady_beat_not_per_trial():
     lines, clock = [], Clock()
     units = [U(f"t{i}", "transfer trials", 1, 10.0) for i in range(40)]
-    p = Progress("g", units, 4, out=lines.append, clock=clock, beat_s=30)
+    p = GridProgress("g", units, 4, status=StatusLine(out=lines.append, clock=clock, beat_s=30))
     p.show()
     for i, u in enumerate(units[:30]):  # a trial a second for 30 s
         clock.t = i
@@ -373,8 +376,8 @@ def test_errors_retries_and_skips_are_one_line_each():
     lines = []
     units = _units()
     errors = {"ptft.gender.a.r0": ("RuntimeError: boom", "/runs/x/trials/ptft.gender.a.r0/error.txt")}
-    p = Progress("demo", units, 2, out=lines.append, clock=Clock(), max_failures=1,
-                 error_of=lambda uid, trial: errors[uid])
+    p = GridProgress("demo", units, 2, status=StatusLine(out=lines.append, clock=Clock()), max_failures=1,
+                     hooks=ProgressHooks(error_of=lambda uid, trial: errors[uid]))
     p.on_trial_start(0, [], _trial(units[2]))
     p.on_trial_recover(0, [], _trial(units[2]))
     assert lines[-1] == ("  trial ptft.gender.a.r0 failed (attempt 1 of 2), retrying: RuntimeError: boom "
@@ -396,7 +399,7 @@ def test_errors_retries_and_skips_are_one_line_each():
 
 def test_a_flat_config_names_its_unit_by_id():
     units = _units()
-    p = Progress("demo", units, 2, out=[].append, clock=Clock())
+    p = GridProgress("demo", units, 2, status=StatusLine(out=[].append, clock=Clock()))
     trial = SimpleNamespace(config={"unit_id": units[2].id, "stage": units[2].stage, "n_trials": 1})
     p.on_trial_start(0, [], trial)
     p.on_trial_complete(0, [], trial)
@@ -406,7 +409,7 @@ def test_a_flat_config_names_its_unit_by_id():
 def test_verbose_names_each_start_and_finish_with_its_wall_time():
     lines = []
     units = _units()
-    p = Progress("demo", units, 2, out=lines.append, clock=Clock(), verbose=True)
+    p = GridProgress("demo", units, 2, verbose=True, status=StatusLine(out=lines.append, clock=Clock()))
     p.on_trial_start(0, [], _trial(units[1]))
     p.on_trial_result(0, [], _trial(units[1]), {"wall_s": 83.6, "unit_id": units[1].id})
     p.on_trial_complete(0, [], _trial(units[1]))
@@ -416,7 +419,7 @@ def test_verbose_names_each_start_and_finish_with_its_wall_time():
 def test_a_terminal_gets_one_live_line_updated_in_place():
     stream, clock = io.StringIO(), Clock()
     units = [U(f"t{i}", "transfer trials", 1, 10.0) for i in range(4)]
-    p = Progress("g", units, 2, stream=stream, live=True, clock=clock, beat_s=30)
+    p = GridProgress("g", units, 2, status=StatusLine(stream=stream, live=True, clock=clock, beat_s=30))
     p.show()  # a stage line stays in the transcript
     p.on_trial_start(0, [], _trial(units[0]))
     for t in range(1, 100):
@@ -436,7 +439,7 @@ def test_a_terminal_gets_one_live_line_updated_in_place():
 
 def test_without_a_terminal_status_lines_are_plain():
     stream = io.StringIO()
-    p = Progress("g", _units(), 2, stream=stream, clock=Clock())
+    p = GridProgress("g", _units(), 2, status=StatusLine(stream=stream, clock=Clock()))
     p.show()
     assert "\r" not in stream.getvalue() and stream.getvalue().startswith("[g stage 1/3: source models]")
 
@@ -445,34 +448,42 @@ def test_without_a_terminal_status_lines_are_plain():
 
 def test_calibrated_epoch_cost_grows_with_rows_width_and_columns():
     cal = Calibration(flops_per_s=1e9, batch_overhead_s=1e-3, trial_overhead_s=0.5)
-    arch = {"layers": 4, "width": 256}
+    arch = Architecture(layers=4, width=256)
     base = dict(k=10, n_train=4000, n_val=500, n_in=88, n_classes=4, arch=arch, batch_size=256)
     t = cal.epoch_seconds(**base)
     assert cal.epoch_seconds(**{**base, "n_train": 8000, "n_val": 1000}) > 1.9 * t - 0.05
-    assert cal.epoch_seconds(**{**base, "arch": {"layers": 4, "width": 64}}) < t / 4
+    assert cal.epoch_seconds(**{**base, "arch": Architecture(layers=4, width=64)}) < t / 4
     assert np.isclose(cal.epoch_seconds(**base, columns=2), 2 * t)
 
 
-def test_calibration_times_the_real_trainer():
-    import warnings
+def test_calibration_recovers_the_step_row_and_setup_costs_of_the_trainer(monkeypatch):
+    """calibrate inverts its cost model: a stand-in trainer that costs, on a fake clock,
+    SETUP + epochs x (steps x STEP + rows x ROW) must come back as exactly those costs, and the
+    estimate of an epoch at the calibrated shape as that epoch's cost (no timing of this machine)."""
+    import paragrid.models.train as trainer
+    from paragrid.grid.plan import _calibration, calibrate
 
-    from paragrid.grid.progress import calibrate
-    from paragrid.models.train import SingleClassWarning
+    STEP, ROW, SETUP = 2e-3, 1e-5, 0.25
+    clock, shapes = Clock(), []
 
+    def stand_in(data, arch, settings, *args, **kwargs):
+        rows = float(data.train.sum(1).mean())
+        shapes.append((arch, settings.batch_size, settings.max_epochs))
+        clock.t += SETUP + settings.max_epochs * (math.ceil(rows / settings.batch_size) * STEP + rows * ROW)
+
+    monkeypatch.setattr(trainer, "train_folds", stand_in)
+    monkeypatch.setattr(_calibration, "cpu_clock", lambda threads: clock)
+    monkeypatch.setattr(_calibration, "probe_rate", lambda k, rows, width, n_classes, clock: 3e-9)
     rng = np.random.default_rng(0)
-    x, y = rng.standard_normal((120, 6)), rng.integers(0, 3, 120)
-    arch = {"layers": 2, "width": 8, "activation": "sigmoid", "dropout": 0.0}
-    training = {"lr": 0.01, "optimizer": "adam", "batch_size": 16, "max_epochs": 600, "patience": None,
-                "curve_stride": 10, "weight_decay": 0.0}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        cal = calibrate(arch, training, x, y, n_classes=3, k=4)
-    # Random labels: a fold may predict one class (expected, and the only warning allowed).
-    assert all(issubclass(w.category, SingleClassWarning) for w in caught), [str(w.message) for w in caught]
-    assert cal.flops_per_s > 0 and cal.batch_overhead_s >= 0 and cal.trial_overhead_s > 0
-    per_epoch = cal.epoch_seconds(k=4, n_train=60, n_val=30, n_in=6, n_classes=3, arch=arch, batch_size=16)
-    assert 0 < per_epoch < 5
-    assert cal.probe_row_step_s > 0 and (cal.probe_width, cal.probe_classes) == (8, 3)   # timed at the spec's shape
+    x, y = rng.standard_normal((120, 6)), rng.integers(0, 3, 120)  # k = 4: 60 training rows per fold
+    arch, training = Architecture(layers=2, width=8, dropout=0.0), TrainSettings(lr=0.01, batch_size=16)
+    cal = calibrate(arch, training, x, y, n_classes=3, k=4)
+    assert all(a == arch for a, _, _ in shapes) and {b for _, b, _ in shapes} == {16, 60}  # the spec's net
+    assert cal.batch_overhead_s == pytest.approx(STEP)
+    assert cal.trial_overhead_s == pytest.approx(SETUP + _calibration.IN_PACK_TRIAL_S)
+    epoch = cal.epoch_seconds(k=4, n_train=60, n_val=30, n_in=6, n_classes=3, arch=arch, batch_size=16)
+    assert epoch == pytest.approx(math.ceil(60 / 16) * STEP + 60 * ROW)
+    assert (cal.probe_row_step_s, cal.probe_width, cal.probe_classes) == (3e-9, 8, 3)   # the spec's shape
 
 
 def test_probe_cost_is_per_row_and_step_scaled_by_the_work_per_row():

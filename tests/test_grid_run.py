@@ -6,11 +6,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from grid_helpers import tiny_spec, write_corpora, write_spec
+
 from paragrid.errors import UserError
-from paragrid.grid import runner
-from paragrid.grid.runner import FAULT_ENV, TrialsFailed, run_grid
+from paragrid.grid.run import FAULT_ENV, TrialsFailed, run_grid
 
 FORMATS_RESULTS = [
     "spec_name", "spec_hash", "trial_id", "method", "sources", "target", "task", "budget", "repeat",
@@ -151,9 +150,7 @@ def test_user_errors_come_before_ray_starts(work, monkeypatch):
     def no_ray(*a, **k):
         raise AssertionError("Ray must not start for a bad spec")
 
-    from paragrid.grid import schedule
-
-    monkeypatch.setattr(schedule, "ray_session", no_ray)
+    monkeypatch.setattr("paragrid.grid.run._runner.ray_session", no_ray)
     doc = tiny_spec()
     doc["corpora"]["cb"] = "missing.parquet"
     with pytest.raises(UserError, match="corpus 'cb': feature parquet not found"):
@@ -166,7 +163,7 @@ def test_user_errors_come_before_ray_starts(work, monkeypatch):
 def test_a_user_error_in_a_unit_fails_it_at_once_without_retries(local_ray, work, capsys, monkeypatch):
     """A deterministic error (UserError) raised inside a unit is not retried, whatever
     max_failures allows: its message is the failure line, and the rest of the grid runs."""
-    from paragrid.grid.trainable import USER_FAULT_ENV
+    from paragrid.grid.run import USER_FAULT_ENV
 
     monkeypatch.setenv(USER_FAULT_ENV, "ptft.*")  # read by the driver, raised inside the unit
     spec = write_spec(work, tiny_spec(max_failures=3, methods=["dnn", "ptft"], sources=[["gender"]]))

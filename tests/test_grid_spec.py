@@ -6,10 +6,11 @@ from collections import Counter
 import numpy as np
 import pytest
 import yaml
-
 from grid_helpers import tiny_spec, write_corpora, write_spec
+
 from paragrid.errors import UserError
-from paragrid.grid.sources import load_corpora, plan_sources, steps_for
+from paragrid.grid.data import load_corpora, steps_for
+from paragrid.grid.plan import plan_sources
 from paragrid.grid.spec import builtin_names, expand_trials, load_spec, validate
 
 
@@ -91,9 +92,9 @@ def test_builtin_specs_expand_to_the_papers_grids(tmp_path):
     assert {"paper-table2", "paper-crosscorpus", "demo"} <= set(builtin_names())
 
     t2 = load_spec("paper-table2", features_dir=tmp_path)
-    assert (t2.k, t2.repeats, t2.normalisation, t2.training["max_epochs"], t2.training["patience"]) \
+    assert (t2.k, t2.repeats, t2.normalisation, t2.training.max_epochs, t2.training.patience) \
         == (10, 10, "corpus", 600, None)
-    assert t2.architecture == {"layers": 4, "width": 256, "activation": "sigmoid", "dropout": 0.5,
+    assert t2.architecture.to_dict() == {"layers": 4, "width": 256, "activation": "sigmoid", "dropout": 0.5,
                                "init": "glorot-uniform"}
     trials = expand_trials(t2).trials
     assert Counter(t.method for t in trials) == {"dnn": 20, "ptft": 40, "prognet": 40}
@@ -141,12 +142,12 @@ def test_resolved_spec_round_trips_with_the_same_hash_and_architecture_override(
     over.write_text("layers: 3\nwidth: 16\n")
     tuned = load_spec(write_spec(corpora_dir, tiny_spec()), architecture=over)
     # a hand-written fragment (no `tuned:` block) applies to every target, recorded per target
-    assert (tuned.arch_for("ca")["layers"], tuned.arch_for("ca")["width"]) == (3, 16)
+    assert (tuned.arch_for("ca").layers, tuned.arch_for("ca").width) == (3, 16)
     assert tuned.origin_for("ca") == ("spec", str(over.resolve()))
     assert tuned.hash(fp) != spec.hash(fp)
     over.write_text("architecture: {dropout: 0.1}\ntraining: {lr: 0.5}\n")
     tuned = load_spec(write_spec(corpora_dir, tiny_spec()), architecture=over)
-    assert (tuned.arch_for("ca")["dropout"], tuned.training_for("ca")["lr"]) == (0.1, 0.5)
+    assert (tuned.arch_for("ca").dropout, tuned.training_for("ca").lr) == (0.1, 0.5)
     over.write_text("architecture: {depth: 3}\n")
     with pytest.raises(UserError, match="unknown key 'architecture.depth'"):
         load_spec(write_spec(corpora_dir, tiny_spec()), architecture=over)
@@ -179,18 +180,9 @@ def test_source_models_are_shared_and_trained_on_the_targets_training_folds(corp
     _, again = plan_sources(trials, spec, corpora)
     assert [j.key for j in again] == [j.key for j in jobs]
     other = _load(corpora_dir, targets=["ca", "cb"], repeats=2, budgets=["all", 1],
-                  sources=[["gender"], ["emotion@other"]], training={**spec.training, "lr": 0.02})
+                  sources=[["gender"], ["emotion@other"]], training={**spec.training.to_dict(), "lr": 0.02})
     _, changed = plan_sources(expand_trials(other).trials, other, corpora)
     assert not {j.key for j in changed} & {j.key for j in jobs}
-
-
-def test_allowed_activations_and_optimizers_match_the_models_stage():
-    # spec.py keeps copies so that checking a spec needs no torch; they must not drift.
-    from paragrid.grid import spec
-    from paragrid.models import config
-
-    assert set(spec.ACTIVATIONS) == set(config.ACTIVATIONS)
-    assert set(spec.OPTIMIZERS) == set(config.OPTIMIZERS)
 
 
 def test_speaker_independent_folds_keep_test_speakers_out_of_training(corpora_dir):

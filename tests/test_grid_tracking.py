@@ -6,7 +6,6 @@ import logging
 
 import numpy as np
 import pytest
-
 from grid_helpers import tiny_spec, write_corpora, write_spec
 
 mlflow = pytest.importorskip("mlflow", reason="the optional extra paragrid[mlflow] (./run test installs it)")

@@ -12,10 +12,11 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 import torch
+from models_helpers import (NO_STRAY_CHANCE_WARNINGS, TINY_DROP, assert_same_outcome,  # noqa: F401,E501
+                            blobs, chance_folds, fast, one_thread, relabel)
 from torch.overrides import TorchFunctionMode
 
 import paragrid.models.train as train_module
-from models_helpers import NO_STRAY_CHANCE_WARNINGS, TINY_DROP, assert_same_outcome, blobs, chance_folds, fast, one_thread, relabel  # noqa: F401,E501
 from paragrid.models.pack import stack_data, stack_models
 from paragrid.models.streams import HashStreams
 from paragrid.models.train import Pack, Run, train_folds

@@ -72,7 +72,8 @@ def test_rates_the_masks_cannot_represent_are_a_user_error(p):
 
 
 # ---- the counter-based hash streams (streams.py) --------------------------------------------------
-from paragrid.models.streams import PAD_BITS, GeneratorStreams, HashStreams, mix64_, mix64_int, resolve_rng  # noqa: E402
+from paragrid.models.streams import (PAD_BITS, GeneratorStreams, HashStreams, mix64_, mix64_int,  # noqa: E402
+                                     resolve_rng)
 
 
 def test_torch_splitmix64_equals_the_python_reference():

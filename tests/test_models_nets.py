@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
 from models_helpers import NO_STRAY_CHANCE_WARNINGS, one_thread  # noqa: F401  (autouse fixture)
+
 from paragrid.errors import UserError
 from paragrid.models.config import ACTIVATIONS, Architecture, TrainSettings
 from paragrid.models.nets import ACTIVATION_FNS, StackedModel, build_model, forward, hidden_states

@@ -7,8 +7,9 @@ Trials of a pack differ in seed, in training rows (fold budgets) and even in the
 import numpy as np
 import pytest
 import torch
+from models_helpers import (NO_STRAY_CHANCE_WARNINGS, TINY_DROP, assert_same_outcome, blobs,  # noqa: F401
+                            chance_folds, fast, fold_masks, one_thread, relabel)
 
-from models_helpers import NO_STRAY_CHANCE_WARNINGS, chance_folds, TINY_DROP, assert_same_outcome, blobs, fast, fold_masks, one_thread, relabel  # noqa: F401
 from paragrid.errors import UserError
 from paragrid.models.config import Architecture
 from paragrid.models.data import FoldData

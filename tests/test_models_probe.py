@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from models_helpers import (NO_STRAY_CHANCE_WARNINGS, TINY_DROP, blobs, chance_folds, fast,  # noqa: F401
+                            one_thread, relabel)
 
-from models_helpers import NO_STRAY_CHANCE_WARNINGS, TINY_DROP, blobs, chance_folds, fast, one_thread, relabel  # noqa: F401
 from paragrid.errors import UserError
 from paragrid.models.config import Architecture
 from paragrid.models.data import FoldData

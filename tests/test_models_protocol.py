@@ -5,9 +5,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from models_helpers import (NO_STRAY_CHANCE_WARNINGS, TINY, TINY_DROP, blobs, chance_folds,  # noqa: F401
+                            fast, one_thread)
 from scipy import stats
 
-from models_helpers import NO_STRAY_CHANCE_WARNINGS, chance_folds, TINY, TINY_DROP, blobs, fast, one_thread  # noqa: F401
 from paragrid.errors import UserError
 from paragrid.models.columns import role_seed
 from paragrid.models.config import INITS, Architecture, TrainSettings

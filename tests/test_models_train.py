@@ -8,14 +8,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from models_helpers import (NO_STRAY_CHANCE_WARNINGS, TINY, TINY_DROP, assert_same_outcome,  # noqa: F401
+                            blobs, chance_folds, fast, one_thread, relabel)
 
-from models_helpers import NO_STRAY_CHANCE_WARNINGS, chance_folds, TINY, TINY_DROP, assert_same_outcome, blobs, fast, one_thread, relabel  # noqa: F401
 from paragrid.errors import UserError
 from paragrid.models.config import Architecture, TrainSettings
 from paragrid.models.nets import StackedModel, build_model, forward
 from paragrid.models.optim import StackedOptimizer
 from paragrid.models.reference import train_folds_reference
-from paragrid.models.train import FoldData, Pack, Run, SingleClassWarning, evaluate, predict, source_task_uar, train_folds
+from paragrid.models.train import (FoldData, Pack, Run, SingleClassWarning, evaluate, predict,
+                                   source_task_uar, train_folds)
 
 pytestmark = NO_STRAY_CHANCE_WARNINGS
 

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 from paragrid.errors import UserError
-from paragrid.grid.folds import fold_steps, speaker_stratified_folds
-from paragrid.grid.normalise import zscore
+from paragrid.grid.data import fold_steps, speaker_stratified_folds, zscore
 
 K = 5
 

@@ -5,7 +5,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from grid_helpers import write_corpus
 
 README = Path(__file__).resolve().parents[1] / "README.md"

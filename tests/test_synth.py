@@ -18,10 +18,9 @@ import soundfile as sf
 
 from paragrid.cli import main
 from paragrid.errors import UserError
-from paragrid.features.synth import (
-    EMOTIONS, MANIFEST_COLUMNS, SR, CorpusConfig, Segment, default_configs, make_sentences,
-    make_speakers, plan_corpus, synthesise_utterance, write_corpora,
-)
+from paragrid.features.synth import (EMOTIONS, MANIFEST_COLUMNS, SR, CorpusConfig, Segment, default_configs,
+                                     make_sentences, make_speakers, plan_corpus, synthesise_utterance,
+                                     write_corpora)
 
 REQUIRED = ["utterance_id", "path", "speaker", "gender", "emotion", "corpus", "duration",
             "sample_rate"]

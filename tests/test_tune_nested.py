@@ -17,12 +17,10 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-
-from paragrid.grid import sources
-from paragrid.grid.nested import tune_nested
-from paragrid.grid.tune_data import step_data
-from paragrid.grid.tune_spec import load_tuning_spec, tune_root, tuning_settings
 from tune_helpers import CLASSES, corpus_frame, write_corpus, write_spec
+
+from paragrid.grid.data import fold_of, load_corpora, steps_for
+from paragrid.grid.tune import TuningRun, load_tuning_spec, step_data, tune_nested, tune_root, tuning_settings
 
 K = 3
 TUNE = {"num_samples": 2, "grace_period": 2}
@@ -43,7 +41,7 @@ def setup(tmp_path_factory):
     df, features = corpus_frame()
     clean_path = write_corpus(folder / "toy.parquet", df, features)
     first, _ = load_tuning_spec(write_spec(folder / "one.yaml", clean_path, k=K))
-    split = sources.fold_of(sources.load_corpora(first, set())["toy"], first, 0).copy()
+    split = fold_of(load_corpora(first, set())["toy"], first, 0).copy()
     corpora = {"toy": str(clean_path)}
     for i, name in enumerate(POISONED):
         bad = poison(df, features, split == i, seed=10 + i)
@@ -52,16 +50,16 @@ def setup(tmp_path_factory):
     spec_path = write_spec(folder / "toy.yaml", clean_path, tune=TUNE, k=K, corpora=corpora)
     parsed, raw = load_tuning_spec(spec_path)
     return SimpleNamespace(folder=folder, spec=parsed, settings=tuning_settings(parsed, raw, {}),
-                           corpora=sources.load_corpora(parsed, set()), split=split,
+                           corpora=load_corpora(parsed, set()), split=split,
                            root=tune_root(parsed, str(folder / "runs")))
 
 
 def _run(setup, lines: list, targets: list[str], steps=None):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sources, "fold_of", lambda corpus, spec, repeat: setup.split)
-        return tune_nested(setup.spec, setup.corpora, targets, setup.settings, setup.root / "nested",
-                           resources={"cpu": 1, "gpu": 0}, slots=2, spec_hash="0" * 16,
-                           say=lines.append, steps=steps)
+        mp.setattr("paragrid.grid.tune._nested.fold_of", lambda corpus, spec, repeat: setup.split)
+        run = TuningRun(setup.spec, setup.settings, {"cpu": 1, "gpu": 0}, slots=2, spec_hash="0" * 16,
+                        say=lines.append)
+        return tune_nested(run, setup.corpora, targets, setup.root / "nested", steps=steps)
 
 
 @pytest.fixture(scope="module")
@@ -121,13 +119,13 @@ def test_poisoned_test_fold_changes_no_choice_and_no_inner_score(nested_run):
 # ----------------------------------------------------------------------------- outputs
 
 def test_outer_rows_are_grid_rows_of_the_grid_steps(nested_run, setup):
-    from paragrid.grid.trial import RESULT_COLUMNS
+    from paragrid.grid.store import RESULT_COLUMNS
 
     res = nested_run.results
     assert set(RESULT_COLUMNS) <= set(res.columns)
     assert len(res) == K + len(POISONED) and (res["architecture_origin"] == "tuned-nested").all()
     toy = res[res["target"] == "toy"].sort_values("fold")
-    steps = sources.steps_for(setup.corpora["toy"], setup.spec, 0, K - 2)  # the split is the same
+    steps = steps_for(setup.corpora["toy"], setup.spec, 0, K - 2)  # the split is the same
     assert toy["fold"].tolist() == list(range(K)) and (toy["method"] == "dnn").all()
     assert toy["n_test"].tolist() == [int((setup.split == i).sum()) for i in range(K)]
     assert toy["val_fold"].tolist() == [int(v) for v in steps.val_fold]

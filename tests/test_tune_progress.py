@@ -1,4 +1,4 @@
-"""`paragrid tune` progress: trials and epochs done/total, throughput, ETA, duration format.
+"""`paragrid tune` progress: trials and epochs done/total, throughput, ETA (durations: test_grid_progress).
 
 Fed a recorded sequence of Tune events with a fake clock: a fixed-speed machine, a trial the
 scheduler stops early (its unused epochs leave the plan), and a machine that slows down.
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from paragrid.grid.tune_progress import Progress, cost_line, fmt_duration, make_callback
+from paragrid.grid.tune import TuningProgress, cost_line, make_callback
 
 
 class Clock:
@@ -20,15 +20,9 @@ class Clock:
         return self.t
 
 
-@pytest.mark.parametrize("seconds, text", [(0, "0s"), (59.4, "59s"), (59.6, "1m00s"), (119.7, "2m00s"),
-                                           (3599.6, "1h00m"), (7325, "2h02m"), (-3, "0s")])
-def test_durations_never_read_1m60s(seconds, text):
-    assert fmt_duration(seconds) == text
-
-
 def test_eta_from_measured_epochs_per_second():
     clock = Clock()
-    p = Progress(clock=clock)
+    p = TuningProgress(clock=clock)
     p.plan(trials=4, epochs_each=100)
     assert p.epochs_total == 400 and p.eta_s() is None          # no evidence yet
     assert "measuring speed" in p.line()
@@ -45,7 +39,7 @@ def test_eta_from_measured_epochs_per_second():
 
 def test_a_stopped_trial_gives_its_unused_epochs_back():
     clock = Clock()
-    p = Progress(clock=clock)
+    p = TuningProgress(clock=clock)
     p.plan(trials=3, epochs_each=600)
     p.started("a", 600)
     clock.t += 30
@@ -60,7 +54,7 @@ def test_eta_follows_a_machine_that_slows_down():
     cumulative rate falls with the evidence and the ETA grows, but never jumps past what the
     measured epochs allow."""
     clock = Clock()
-    p = Progress(clock=clock)
+    p = TuningProgress(clock=clock)
     p.plan(trials=1, epochs_each=2000)
     p.started("a", 2000)
     etas = []
@@ -80,7 +74,7 @@ def test_eta_follows_a_machine_that_slows_down():
 
 def test_callback_prints_on_a_beat_not_per_trial():
     clock = Clock()
-    p = Progress(clock=clock)
+    p = TuningProgress(clock=clock)
     p.plan(trials=3, epochs_each=10)
     lines: list[str] = []
     cb = make_callback(p, lines.append, beat_s=30)
@@ -106,7 +100,7 @@ def test_cost_line_names_trainings_epochs_and_estimate():
 
 
 def test_estimate_adds_rays_per_trial_and_start_up_cost():
-    from paragrid.grid.tune_progress import START_S, TRIAL_OVERHEAD_S, estimate_s
+    from paragrid.grid.tune import START_S, TRIAL_OVERHEAD_S, estimate_s
 
     assert estimate_s(1000, 0.1, 20, 2) == pytest.approx(START_S + (100 + 20 * TRIAL_OVERHEAD_S) / 2)
     assert estimate_s(1000, float("nan"), 20, 2) is None

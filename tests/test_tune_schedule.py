@@ -15,11 +15,10 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import yaml
-
-from paragrid.grid.sources import load_corpora
-from paragrid.grid.tune import tune_corpus
-from paragrid.grid.tune_spec import load_tuning_spec, tuning_settings
 from tune_helpers import corpus_frame, write_corpus, write_spec
+
+from paragrid.grid.data import load_corpora
+from paragrid.grid.tune import TuningRun, load_tuning_spec, tune_corpus, tuning_settings
 
 SLOW = 2        # trial number of the slow starter (trials run one at a time, in order)
 MAX_EPOCHS = 600
@@ -60,7 +59,7 @@ def _search(tmp_path, tune_block: dict) -> SimpleNamespace:
     def curve_trainer(job, ctx, report):
         # Runs on a Ray worker (pickled by value): a trial whose learning curve we control,
         # reported exactly as a real trial reports (tune_trial.Reporter).
-        from paragrid.grid.tune_trial import Reporter
+        from paragrid.grid.tune import Reporter
 
         curve = slow_curve if job.number == SLOW else fast_curve
         reporter, best = Reporter(report, ctx.report_every), 0.0
@@ -78,8 +77,8 @@ def _search(tmp_path, tune_block: dict) -> SimpleNamespace:
     settings = tuning_settings(parsed, raw, {})
     lines: list[str] = []
     out = tmp_path / "tune" / "toy"
-    summary = tune_corpus(parsed, load_corpora(parsed, set())["toy"], settings, out,
-                          resources={"cpu": 1, "gpu": 0}, slots=1, say=lines.append, trainer=curve_trainer)
+    run = TuningRun(parsed, settings, {"cpu": 1, "gpu": 0}, say=lines.append, trainer=curve_trainer)
+    summary = tune_corpus(run, load_corpora(parsed, set())["toy"], out)
     return SimpleNamespace(summary=summary, lines=lines, trials=pd.read_csv(out / "trials.csv"),
                            best=yaml.safe_load((out / "best.yaml").read_text()),
                            saved=json.loads((out / "summary.json").read_text()))

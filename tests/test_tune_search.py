@@ -13,14 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tune_helpers import corpus_frame, write_corpus, write_spec
 
 from paragrid.cli import main
 from paragrid.errors import UserError
-from paragrid.grid import sources
-from paragrid.grid.search_space import SPACE_KEYS, parse_tune_block
-from paragrid.grid.spec import TOP_KEYS, load_spec
+from paragrid.grid.data import fold_of, load_corpora
+from paragrid.grid.spec import SPACE_KEYS, load_spec, parse_tune_block
 from paragrid.grid.tune import HELD_OUT_FOLD, load_tuning_spec, run_tuning, tuning_data
-from tune_helpers import corpus_frame, write_corpus, write_spec
 
 PAPER = {"layers": 4, "width": 256, "activation": "sigmoid", "dropout": 0.5, "lr": 5e-4,
          "batch_size": 32, "optimizer": "adam"}  # batch size: the spec's
@@ -98,11 +97,11 @@ def test_held_out_fold_is_never_read(tmp_path, corpus, monkeypatch):
     """Poison the held-out fold: NaN features (z-scoring them raises) and an unknown label
     (encoding it raises). Tuning data must build, and be identical to the clean corpus's."""
     spec, _ = load_tuning_spec(write_spec(tmp_path / "s.yaml", corpus.path))
-    clean = sources.load_corpora(spec, set())["toy"]
-    split = sources.fold_of(clean, spec, 0).copy()
+    clean = load_corpora(spec, set())["toy"]
+    split = fold_of(clean, spec, 0).copy()
     # The split itself is made from speakers and labels; keep it fixed so that the poison
     # lands exactly on the fold the tuning holds out.
-    monkeypatch.setattr(sources, "fold_of", lambda corpus, spec, repeat: split)
+    monkeypatch.setattr("paragrid.grid.tune._data.fold_of", lambda corpus, spec, repeat: split)
     held = split == HELD_OUT_FOLD
     poisoned = replace(clean, x=np.where(held[:, None], np.nan, clean.x),
                        labels={**clean.labels, "emotion": np.where(held, "poison", clean.labels["emotion"])})
@@ -127,7 +126,7 @@ def test_search_values_ignore_the_held_out_fold(first_run, corpus, tmp_path):
     """End to end through Ray and Optuna: scramble the held-out fold's features -> every trial
     of the search gets bit-identical values (and so TPE suggests identical parameters)."""
     spec, _ = load_tuning_spec(first_run.spec)
-    held = sources.fold_of(sources.load_corpora(spec, set())["toy"], spec, 0) == HELD_OUT_FOLD
+    held = fold_of(load_corpora(spec, set())["toy"], spec, 0) == HELD_OUT_FOLD
     df = corpus.df.copy()
     rng = np.random.default_rng(7)
     df.loc[held, corpus.features] = rng.normal(50.0, 30.0, size=(int(held.sum()), len(corpus.features)))
@@ -169,7 +168,7 @@ def test_best_yaml_round_trips_into_the_grid_spec(first_run):
     assert f"best validation UAR {top['value']:.4f}" in text
     assert f"scored {t.loc[0, 'value']:.4f}" in text  # the paper architecture's value, for comparison
 
-    # The provenance the grid reads (grid/overrides.py): how and on which corpus it was tuned.
+    # The provenance the grid reads (grid/spec/_overrides.py): how and on which corpus it was tuned.
     tuned = best["tuned"]
     assert tuned["mode"] == "same-corpus" and tuned["corpus"] == "toy" and tuned["spec"] == "toy"
     assert tuned["budget"] == {"num_samples": 3, "epochs": 6, "repeats": 1} and tuned["held_out_fold"] == 0
@@ -179,20 +178,18 @@ def test_best_yaml_round_trips_into_the_grid_spec(first_run):
     # The same spec without its tune block, as the grid reads it.
     plain = write_spec(first_run.spec.with_name("plain.yaml"), first_run.corpus)
     spec = load_spec(plain, architecture=best_path)
-    arch = spec.arch_for("toy")
+    arch = spec.arch_for("toy").to_dict()
     assert {k: arch[k] for k in best["architecture"]} == best["architecture"]
-    training = spec.training_for("toy")
+    training = spec.training_for("toy").to_dict()
     assert {k: training[k] for k in best["training"]} == best["training"]
     assert training["max_epochs"] == 6  # the rest of the spec's training is kept
     assert spec.origin_for("toy") == ("tuned-same-corpus", str(best_path.resolve()))
 
 
-@pytest.mark.xfail("tune" not in TOP_KEYS, strict=True,
-                   reason="grid/spec.py must accept the `tune` key (TOP_KEYS, and UNHASHED)")
 def test_grid_runs_a_spec_that_has_a_tune_block(first_run):
     best_path = first_run.root / "toy" / "best.yaml"
     spec = load_spec(first_run.spec, architecture=best_path)
-    arch = spec.arch_for("toy")
+    arch = spec.arch_for("toy").to_dict()
     tuned = yaml.safe_load(best_path.read_text())["architecture"]
     assert {k: arch[k] for k in tuned} == tuned
     # Tuning settings decide no grid number: the spec hash must not change with them.
@@ -230,9 +227,9 @@ def test_reports_running_best_per_epoch_and_marks_the_last(monkeypatch):
 
     per_epoch = np.array([[0.2, 0.5], [0.4, 0.3], [0.3, 0.6]])  # (epoch, fold)
 
-    def fake_train_folds(data, arch, settings, *, epoch_callback=None, **kwargs):
+    def fake_train_folds(data, arch, settings, method="dnn", sources=(), *, pack=None, run=None):
         for epoch, uar in enumerate(per_epoch, start=1):
-            assert epoch_callback(epoch, uar.copy()) is False
+            assert run.epoch_callback(epoch, uar.copy()) is False
         return SimpleNamespace(val_uar=per_epoch.max(axis=0), epochs_run=np.array([3, 3]),
                                best_epoch=np.array([2, 3]), device="cpu")
 
@@ -247,7 +244,7 @@ def test_reports_running_best_per_epoch_and_marks_the_last(monkeypatch):
 
 
 def _job(stream="toy", baseline=False, kind="search"):
-    from paragrid.grid.tune_study import Job
+    from paragrid.grid.tune import Job
 
     return Job(kind, stream=stream, corpus="toy", baseline=baseline, max_epochs=8)
 
@@ -255,7 +252,7 @@ def _job(stream="toy", baseline=False, kind="search"):
 def test_scheduler_never_stops_the_paper_architecture():
     """ASHA stops a trial that is worse than its peers at the grace epoch -- except the
     reference trial (the paper's architecture), which must run to the end to be compared with."""
-    from paragrid.grid.tune_schedule import build_scheduler
+    from paragrid.grid.tune import build_scheduler
 
     settings = parse_tune_block({"grace_period": 2, "reduction_factor": 2}, "spec x")
     sched = build_scheduler(settings, max_epochs=8)
@@ -273,7 +270,7 @@ def test_scheduler_never_stops_the_paper_architecture():
 def test_scheduler_ranks_each_stream_on_its_own():
     """Nested tuning: a step's trials are compared with that step's trials only (another step's
     inner folds hold this step's test fold, so a shared ranking would leak it)."""
-    from paragrid.grid.tune_schedule import build_scheduler
+    from paragrid.grid.tune import build_scheduler
 
     sched = build_scheduler(parse_tune_block({"grace_period": 2, "reduction_factor": 2}, "spec x"), 8)
     sched.set_search_properties("val_uar", "max")
@@ -295,15 +292,15 @@ def test_searcher_records_stopped_trials_as_pruned_with_their_last_value():
     it stopped; a trial that trained to the end is COMPLETE with its objective."""
     import optuna
 
-    from paragrid.grid.search_space import optuna_distributions
-    from paragrid.grid.tune_study import Stream, make_searcher
+    from paragrid.grid.spec import optuna_distributions
+    from paragrid.grid.tune import Stream, study_searcher
 
     settings = parse_tune_block({"space": {"layers": [1, 3]}}, "spec x")
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     stream = Stream(study=study, distributions=optuna_distributions(settings), target=2,
                     job=_job(), fixed={"optimizer": "sgd"})
     seen: list[tuple] = []
-    searcher = make_searcher([stream], on_search=lambda s, fr, res, err: seen.append((fr, err)),
+    searcher = study_searcher([stream], on_search=lambda s, fr, res, err: seen.append((fr, err)),
                              on_outer=lambda *a: None, stopped={"a"})
     configs = [searcher.suggest(tid) for tid in ("a", "b")]
     assert searcher.suggest("c") is None          # target reached while two are live: wait
@@ -325,13 +322,13 @@ def test_searcher_counts_failures_against_the_budget():
     must not be retried forever); the study then holds one finished trial fewer."""
     import optuna
 
-    from paragrid.grid.search_space import optuna_distributions
-    from paragrid.grid.tune_study import Stream, make_searcher, n_finished
+    from paragrid.grid.spec import optuna_distributions
+    from paragrid.grid.tune import Stream, n_finished, study_searcher
 
     settings = parse_tune_block({"space": {"layers": [1, 3]}}, "spec x")
     study = optuna.create_study(direction="maximize")
     stream = Stream(study=study, distributions=optuna_distributions(settings), target=1, job=_job(), fixed={})
-    searcher = make_searcher([stream], on_search=lambda *a: None, on_outer=lambda *a: None)
+    searcher = study_searcher([stream], on_search=lambda *a: None, on_outer=lambda *a: None)
     searcher.suggest("a")
     searcher.on_trial_complete("a", None, error=True)
     assert searcher.suggest("b") == "FINISHED"
@@ -340,7 +337,7 @@ def test_searcher_counts_failures_against_the_budget():
 
 def test_a_study_made_with_other_settings_is_refused(tmp_path):
     """Resuming must never mix values of two objectives (e.g. 200 vs 600 epochs) in one study."""
-    from paragrid.grid.tune_study import open_study
+    from paragrid.grid.tune import open_study
 
     key = {"max_epochs": 6, "k": 4}
     open_study(tmp_path / "optuna.db", "s", key, "tune toy")
@@ -352,7 +349,7 @@ def test_a_study_made_with_other_settings_is_refused(tmp_path):
 def test_a_stale_running_trial_is_failed_on_reopen(tmp_path):
     """A trial left RUNNING by an interrupted call is marked FAIL (public Study.tell), so the
     resumed study neither counts it as finished nor waits for it."""
-    from paragrid.grid.tune_study import n_finished, open_study
+    from paragrid.grid.tune import n_finished, open_study
 
     study = open_study(tmp_path / "optuna.db", "s", {"k": 4}, "tune toy")
     study.ask()

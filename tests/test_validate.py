@@ -1,4 +1,4 @@
-"""Corpus checks before Ray starts (grid/validate.py) and the spec rules of the leave-one-out schemes.
+"""Corpus checks before Ray starts (grid/data/_checks.py) and the spec rules of the leave-one-out schemes.
 
 Each check gets a corpus that breaks exactly it, and must stop with one line naming the corpus
 file and the fix; a clean corpus passes silently. Corpora here are tiny feature parquets built
@@ -17,10 +17,9 @@ import pytest
 import yaml
 
 from paragrid.errors import UserError
-from paragrid.features.store import write_parquet_atomic
-from paragrid.grid.sources import load_corpora, steps_for
+from paragrid.features.extract import write_parquet_atomic
+from paragrid.grid.data import FoldWarning, load_corpora, steps_for, validate_corpora
 from paragrid.grid.spec import load_spec
-from paragrid.grid.validate import FoldWarning, validate_corpora
 
 FOUR = ["angry", "happy", "neutral", "sad"]
 

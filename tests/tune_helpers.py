@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from paragrid.features.store import write_parquet_atomic
+from paragrid.features.extract import write_parquet_atomic
 
 CLASSES = ["angry", "happy", "neutral", "sad"]
 

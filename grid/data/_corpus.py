@@ -1,0 +1,142 @@
+"""Corpora in memory, their fold splits, and the source models the transfer trials need.
+
+Stage 1 of a grid trains every source model once; stage 2's trials load them. A source model is
+identified by a key hashed from everything that determines its weights: the source task, the
+*content* of its corpus, the exact train/validation/test rows of every step, the
+normalisation, the architecture, the training settings and the seed. Two trials that need the
+same model (ptft and prognet, or the same source at two budgets where the budget does not
+matter) therefore share it, and a second run of the spec, or another spec in the same
+storage, finds it already trained.
+
+Which rows a source model trains on (PROTOCOL.md):
+  * same-corpus sources (`speaker`, `gender`, any label column of the target corpus) use the
+    target's own split of that repeat and the SAME training folds as the target trial (the fold
+    budget included); the validation fold selects the epoch; the test fold is never trained on;
+  * a cross-corpus source (`emotion@other`) uses its own corpus's split of that repeat, with all
+    k-2 training folds (the full source corpus); source fold f feeds target fold f.
+Each corpus is z-normalised with its own statistics.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from paragrid.errors import UserError
+from paragrid.features.extract import read_features
+from paragrid.grid.data._folds import (FoldSteps, fold_steps, leave_one_out_steps, repeat_seed,
+                                       speaker_independent_folds, speaker_stratified_folds, unit_folds)
+from paragrid.grid.spec import LEAVE_ONE_OUT, Spec
+
+# ----------------------------------------------------------------------------- corpora
+
+@dataclass
+class Corpus:
+    """One corpus as the trials need it: features, label columns, and a content fingerprint."""
+
+    name: str
+    path: str
+    x: np.ndarray                   # (N, D) float64, raw (normalised per step later)
+    labels: dict[str, np.ndarray]   # label column -> (N,) str
+    fingerprint: str
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+
+def fingerprint(df: pd.DataFrame, columns: list[str]) -> str:
+    """A hash of the table's content (not its bytes: the parquet's write time does not count)."""
+    h = hashlib.sha256(json.dumps(columns).encode())
+    h.update(pd.util.hash_pandas_object(df[columns], index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def load_corpora(spec: Spec, label_columns: set[str]) -> dict[str, Corpus]:
+    """Read every corpus of the spec (driver side); any problem is a UserError naming it."""
+    corpora = {}
+    for name, path in spec.corpora.items():
+        df, meta = read_features(path)
+        feats = list(meta["feature_columns"])
+        # leave-one-session-out also needs the session column (its units), docs/FORMATS.md
+        units = {LEAVE_ONE_OUT[spec.fold_scheme]} if spec.fold_scheme in LEAVE_ONE_OUT else set()
+        wanted = sorted(label_columns | {"speaker", spec.task} | units)
+        missing = [c for c in wanted if c not in df.columns]
+        if missing:
+            raise UserError(f"corpus '{name}' ({path}) has no label column(s) {', '.join(missing)} "
+                            f"(named by the spec's task or sources); columns: "
+                            f"{', '.join(c for c in df.columns if c not in feats)}")
+        labels = {}
+        for c in wanted:
+            col = df[c]
+            if col.isna().any():
+                raise UserError(f"corpus '{name}' ({path}): {int(col.isna().sum())} utterances have no "
+                                f"'{c}' label; fill or remove them in the feature table")
+            labels[c] = col.astype(str).to_numpy()
+        if len(df) < spec.k:
+            raise UserError(f"corpus '{name}' ({path}) has {len(df)} utterances, fewer than k={spec.k} folds")
+        corpora[name] = Corpus(name=name, path=path, x=df[feats].to_numpy(np.float64),
+                               labels=labels, fingerprint=fingerprint(df, feats + wanted))
+    return corpora
+
+
+def classes_of(values: np.ndarray) -> list[str]:
+    return sorted(set(values.tolist()))
+
+
+def encode(values: np.ndarray, classes: list[str], what: str) -> np.ndarray:
+    """Labels -> 0..C-1 in the order of `classes`; an unknown label is a UserError."""
+    index = {c: i for i, c in enumerate(classes)}
+    try:
+        return np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
+    except KeyError as err:
+        raise UserError(f"{what}: label {err.args[0]!r} is not among the model's classes {classes}") from None
+
+
+# ----------------------------------------------------------------------------- folds
+
+_FOLD_CACHE: dict[tuple, np.ndarray] = {}
+
+
+def fold_of(corpus: Corpus, spec: Spec, repeat: int) -> np.ndarray:
+    """The corpus's fold split of one repeat (stratified by the target task's labels)."""
+    key = (corpus.fingerprint, spec.fold_scheme, spec.task, spec.k, spec.seed, repeat)
+    if key not in _FOLD_CACHE:
+        seed = repeat_seed(spec.seed, repeat)
+        if spec.fold_scheme in LEAVE_ONE_OUT:  # fold f = the f-th speaker (session), every repeat
+            folds = unit_folds(corpus.labels[LEAVE_ONE_OUT[spec.fold_scheme]])[0]
+        elif spec.fold_scheme == "speaker-independent":
+            folds = speaker_independent_folds(corpus.labels["speaker"], spec.k, seed)
+        else:
+            folds = speaker_stratified_folds(corpus.labels["speaker"], corpus.labels[spec.task], spec.k, seed)
+        _FOLD_CACHE[key] = folds
+    return _FOLD_CACHE[key]
+
+
+def steps_for(corpus: Corpus, spec: Spec, repeat: int, budget: int) -> FoldSteps:
+    """All k steps of one repeat, training on `budget` of the k-2 training folds.
+
+    Leave-one-out schemes: step f tests unit f, validates on a seeded draw of another unit and
+    trains on (`budget` of) the other k-2; spec validation made k the number of units.
+    """
+    if spec.fold_scheme in LEAVE_ONE_OUT:
+        steps = leave_one_out_steps(corpus.labels[LEAVE_ONE_OUT[spec.fold_scheme]],
+                                    repeat_seed(spec.seed, repeat), budget=budget,
+                                    labels=corpus.labels[spec.task])
+        if steps.k != spec.k:
+            raise UserError(f"corpus '{corpus.name}' ({corpus.path}) has {steps.k} "
+                            f"{LEAVE_ONE_OUT[spec.fold_scheme]}s but the spec's k is {spec.k}: "
+                            f"remove k from the spec (it is the number of units)")
+        return steps
+    return fold_steps(fold_of(corpus, spec, repeat), spec.k, budget=budget,
+                      seed=repeat_seed(spec.seed, repeat))
+
+
+# ----------------------------------------------------------------------------- source jobs
+
+
+# ----------------------------------------------------------------------------- model store
+

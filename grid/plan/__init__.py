@@ -1,0 +1,27 @@
+"""Planning a grid before Ray starts: the source models it needs, the units of work (source
+packs and packs of same-shape trials), their estimated cost, and what is already finished.
+
+A plan is pure data: no training, no Ray. The runner hands its units to Ray Tune; a resumed run
+plans again and finds its finished units on disk.
+
+Exports: plan_grid, Plan, find_finished, sources_to_train, make_units; SourceJob, plan_sources;
+Unit, PackedTrial, pack_unit, source_unit, pack_key, source_pack_key and the stages; the cost
+model (CostModel, CalibrationThread, Calibration, calibrate); packing (PackPolicy, pack_size,
+bytes_per_fold_model, split, MIN_UNIT_S).
+"""
+
+from paragrid.grid.plan._calibration import Calibration, calibrate
+from paragrid.grid.plan._estimate import CalibrationThread, CostModel
+from paragrid.grid.plan._packing import MIN_UNIT_S, PackPolicy, bytes_per_fold_model, pack_size, split
+from paragrid.grid.plan._plan import Plan, find_finished, make_units, plan_grid, sources_to_train
+from paragrid.grid.plan._sources import SourceJob, plan_sources
+from paragrid.grid.plan._units import (DNN_STAGE, SOURCE_STAGE, STAGES, TRANSFER_STAGE, PackedTrial, Unit,
+                                       pack_key, pack_unit, source_pack_key, source_unit)
+
+__all__ = [
+    "Calibration", "calibrate", "CalibrationThread", "CostModel", "MIN_UNIT_S", "PackPolicy",
+    "bytes_per_fold_model", "pack_size", "split", "Plan", "find_finished", "make_units",
+    "plan_grid", "sources_to_train", "SourceJob", "plan_sources", "DNN_STAGE", "PackedTrial",
+    "SOURCE_STAGE", "STAGES", "TRANSFER_STAGE", "Unit", "pack_key", "pack_unit",
+    "source_pack_key", "source_unit"
+]

@@ -1,0 +1,88 @@
+"""Source models a grid needs: one job per (task, corpus, repeat, budget, settings), keyed so that
+runs in the same storage share the models they have in common.
+
+The key covers everything that decides the model's weights (the corpus content, the split's
+masks, the architecture and training of the target it serves), so a stored model is reused
+exactly when retraining it would give the same numbers.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from paragrid.errors import UserError
+from paragrid.grid.data import Corpus, FoldSteps, classes_of, repeat_seed, steps_for
+from paragrid.grid.spec import Spec, Trial, parse_source
+
+KEY_VERSION = 2  # bump when the meaning of a stored source model changes (2: seeds per role)
+
+
+
+def _masks_digest(steps: FoldSteps) -> str:
+    h = hashlib.sha256()
+    for m in (steps.train, steps.val, steps.test):
+        h.update(np.packbits(m, axis=None).tobytes())
+    return h.hexdigest()[:16]
+
+
+
+@dataclass(frozen=True)
+class SourceJob:
+    """One source model to train: a task on a corpus, for one repeat's folds."""
+
+    task: str
+    corpus: str
+    repeat: int
+    budget: int  # training folds per step (k-2 for a cross-corpus source)
+    cross: bool  # trained on another corpus than the target (own split, full budget)
+    key: str
+    for_target: str = ""  # the target whose architecture it has (a column of that target's nets)
+
+    @property
+    def job_id(self) -> str:
+        return f"source.{self.task}.{self.corpus}.b{self.budget}.r{self.repeat}.{self.key[:8]}"
+
+
+
+def source_job(source: str, trial: Trial, spec: Spec, corpora: dict[str, Corpus]) -> SourceJob:
+    """The source model `source` (a resolved name) that `trial` needs."""
+    task, other = parse_source(source)
+    cross = other is not None and other != trial.target
+    corpus = corpora[other if cross else trial.target]
+    budget = spec.k - 2 if cross else trial.budget
+    if task not in corpus.labels:
+        raise UserError(f"source '{source}': corpus '{corpus.name}' has no label column '{task}'")
+    n_classes = len(classes_of(corpus.labels[task]))
+    if n_classes < 2:
+        raise UserError(f"source '{source}': corpus '{corpus.name}' has a single '{task}' class; "
+                        "nothing to learn")
+    steps = steps_for(corpus, spec, trial.repeat, budget)
+    ident = {
+        "version": KEY_VERSION, "task": task, "corpus": corpus.fingerprint,
+        "fold_scheme": spec.fold_scheme, "stratify": spec.task, "k": spec.k,
+        "seed": repeat_seed(spec.seed, trial.repeat), "budget": budget,
+        "train_folds": [list(t) for t in steps.train_folds], "masks": _masks_digest(steps),
+        "normalisation": spec.normalisation, "architecture": spec.arch_for(trial.target).to_dict(),
+        "training": spec.training_for(trial.target).to_dict(),
+    }
+    key = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return SourceJob(task=task, corpus=corpus.name, repeat=trial.repeat, budget=budget,
+                     cross=cross, key=key, for_target=trial.target)
+
+
+
+def plan_sources(trials: list[Trial], spec: Spec, corpora: dict[str, Corpus]
+                 ) -> tuple[dict[str, list[SourceJob]], list[SourceJob]]:
+    """(trial_id -> its source jobs in source-set order, unique jobs in first-use order)."""
+    per_trial: dict[str, list[SourceJob]] = {}
+    unique: dict[str, SourceJob] = {}
+    for t in trials:
+        jobs = [source_job(s, t, spec, corpora) for s in t.sources]
+        per_trial[t.trial_id] = jobs
+        for j in jobs:
+            unique.setdefault(j.key, j)
+    return per_trial, list(unique.values())
+

@@ -1,0 +1,194 @@
+"""Grid specs: the YAML a user writes, validated and resolved into a `Spec`, and its trials.
+
+A spec names feature parquets, the target task and the grid to run over them (methods x source
+sets x targets x fold budgets x repeats), plus every setting that decides a number (folds,
+normalisation, architecture, training). Everything is checked here, before Ray starts, so a
+typo costs one line of error instead of a cluster's worth of failed trials. Unknown keys are
+refused (with a did-you-mean), never ignored: an ignored `pateince: 20` would silently change
+the science.
+
+A spec may hold several `experiments` (e.g. the paper's Table 2 and its cross-corpus Figure 4
+in one run); each overrides `targets`, `methods`, `sources`, `budgets`. Trials that two
+experiments share (the DNN baseline at the full budget) run once.
+
+The spec hash (recorded with every result row) covers everything that decides a number,
+including the *content* of the feature tables, but not where files live, the resources, or the
+storage: moving a features folder or adding GPUs keeps finished trials valid.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from paragrid.models.config import Architecture, TrainSettings
+
+# The leave-one-out schemes make k the number of speakers (sessions): grid/data/_checks.py.
+FOLD_SCHEMES = ("speaker-stratified", "speaker-independent", "leave-one-speaker-out",
+                "leave-one-session-out")
+# Leave-one-out schemes -> the label column whose values are the held-out units.
+LEAVE_ONE_OUT = {"leave-one-speaker-out": "speaker", "leave-one-session-out": "session"}
+SPEAKER_DISJOINT = ("speaker-independent", "leave-one-speaker-out", "leave-one-session-out")
+NORMALISATIONS = ("train", "corpus")
+
+DEFAULT_ARCHITECTURE = Architecture().to_dict()  # the paper's Table 1 (paragrid.models.config)
+DEFAULT_TRAINING = TrainSettings().to_dict()
+DEFAULT_RESOURCES = {"cpu": 1, "gpu": 0, "pack": "auto"}
+
+GRID_KEYS = ("targets", "methods", "sources", "budgets")
+TOP_KEYS = ("name", "description", "corpora", "task", *GRID_KEYS, "experiments", "k", "repeats",
+            "seed", "fold_scheme", "normalisation", "architecture", "training", "resources",
+            "storage", "max_failures", "tune")
+REQUIRED = ("name", "corpora")
+# Keys that do not change any number: left out of the spec hash.
+UNHASHED = ("description", "storage", "resources", "max_failures", "corpora", "tune")
+# Per-target architecture overrides count for the hash (they decide numbers); where their file
+# lies does not.
+
+# Part of every spec hash: bumped when paragrid itself computes other numbers for the same spec,
+# so finished trials of an older version are not mixed into a resumed run (2: random streams
+# per role, per-speaker label order in the stratified folds; 3: the forgetting probe's gradient
+# written out, the same algorithm with other float32 rounding).
+NUMBERS_VERSION = 3
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+# ----------------------------------------------------------------------------- data classes
+
+@dataclass(frozen=True)
+class Experiment:
+    """One block of the grid: its trials are targets x budgets x repeats x (methods, sources)."""
+
+    name: str
+    targets: tuple[str, ...]
+    methods: tuple[str, ...]
+    sources: tuple[tuple[str, ...], ...]  # as written; '@other' resolved per target later
+    budgets: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """The architecture and training one target corpus runs with, and where they came from:
+    `origin` is spec | tuned-same-corpus | tuned-nested | tuned-on:<corpus> (docs/PROTOCOL.md)."""
+
+    architecture: Architecture
+    training: TrainSettings
+    origin: str
+    file: str | None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated, fully resolved grid spec (defaults filled in, paths absolute)."""
+
+    name: str
+    origin: str  # the file it came from, or "built-in <name>"
+    corpora: dict[str, str]  # corpus name -> absolute feature parquet path
+    task: str
+    experiments: tuple[Experiment, ...]
+    k: int
+    repeats: int
+    seed: int
+    fold_scheme: str
+    normalisation: str
+    architecture: Architecture
+    training: TrainSettings
+    resources: dict[str, float]
+    storage: str | None
+    max_failures: int
+    description: str = ""
+    # Per-target settings from `--architecture` (paragrid.grid.spec); a target without an
+    # entry uses `architecture` / `training` as written, with origin "spec".
+    per_target: dict[str, "TargetSettings"] = field(default_factory=dict)
+
+    def arch_for(self, target: str) -> Architecture:
+        entry = self.per_target.get(target)
+        return entry.architecture if entry else self.architecture
+
+    def training_for(self, target: str) -> TrainSettings:
+        entry = self.per_target.get(target)
+        return entry.training if entry else self.training
+
+    def origin_for(self, target: str) -> tuple[str, str | None]:
+        """(architecture_origin, architecture file or None), recorded in every result row."""
+        entry = self.per_target.get(target)
+        return (entry.origin, entry.file) if entry else ("spec", None)
+
+    def resolved(self) -> dict[str, Any]:
+        """The spec as plain YAML-able data; loading it back gives an equal Spec."""
+        doc: dict[str, Any] = {"name": self.name}
+        if self.description:
+            doc["description"] = self.description
+        doc["corpora"] = dict(self.corpora)
+        doc["task"] = self.task
+        doc["experiments"] = {
+            e.name: {"targets": list(e.targets), "methods": list(e.methods),
+                     "sources": [list(s) for s in e.sources], "budgets": list(e.budgets)}
+            for e in self.experiments}
+        doc.update(k=self.k, repeats=self.repeats, seed=self.seed, fold_scheme=self.fold_scheme,
+                   normalisation=self.normalisation, architecture=self.architecture.to_dict(),
+                   training=self.training.to_dict(), resources=dict(self.resources),
+                   max_failures=self.max_failures)
+        if self.storage is not None:
+            doc["storage"] = self.storage
+        if self.per_target:
+            doc["per_target"] = {t: {"architecture": e.architecture.to_dict(), "training": e.training.to_dict(),
+                                     "origin": e.origin, "file": e.file}
+                                 for t, e in sorted(self.per_target.items())}
+        return doc
+
+    def to_yaml(self, spec_hash: str | None = None) -> str:
+        head = f"# resolved spec '{self.name}' (from {self.origin})"
+        if spec_hash:
+            head += f"; spec_hash {spec_hash}"
+        return head + "\n" + yaml.safe_dump(self.resolved(), sort_keys=False)
+
+    def hash(self, fingerprints: dict[str, str]) -> str:
+        """16 hex digits over every setting that decides a number and the corpora's content."""
+        doc = {k: v for k, v in self.resolved().items() if k not in UNHASHED}
+        doc["paragrid_numbers"] = NUMBERS_VERSION
+        for entry in doc.get("per_target", {}).values():
+            entry.pop("file", None)
+        doc["corpora"] = {name: fingerprints[name] for name in sorted(self.corpora)}
+        blob = json.dumps(doc, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One target trial: (method, source set, target corpus, fold budget, repeat), all k folds."""
+
+    method: str
+    sources: tuple[str, ...]  # resolved names: 'speaker', 'gender', 'emotion@synth-b'; () = none
+    target: str
+    budget: int
+    repeat: int
+    experiments: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def sources_label(self) -> str:
+        return "+".join(self.sources) if self.sources else "none"
+
+    @property
+    def trial_id(self) -> str:
+        """Deterministic, readable, and safe as a folder name on any filesystem or bucket."""
+        src = self.sources_label.replace("@", "_at_")
+        return f"{self.method}.{src}.{self.target}.b{self.budget}.r{self.repeat}"
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+# ----------------------------------------------------------------------------- validation
+
+def parse_source(name: str) -> tuple[str, str | None]:
+    """'speaker' -> ('speaker', None); 'emotion@synth-b' -> ('emotion', 'synth-b')."""
+    task, _, corpus = name.partition("@")
+    return task, (corpus or None)
+
+

@@ -1,0 +1,249 @@
+"""Validation of a parsed spec: every key and value checked, defaults filled in, a `Spec` out.
+
+Everything is checked here, before Ray starts, so a typo costs one line of error instead of a
+cluster's worth of failed trials; unknown keys are refused with a did-you-mean, never ignored.
+"""
+from __future__ import annotations
+
+from numbers import Integral
+from pathlib import Path
+from typing import Any
+
+from paragrid.errors import UserError
+from paragrid.grid.spec._checks import (as_int as _int, as_list as _list, as_num as _num, as_str as _str,
+                                        check_keys as _check_keys, one_of as _one_of)
+from paragrid.grid.spec._loo import leave_one_out_k, leave_one_out_repeats
+from paragrid.grid.spec._model import (_NAME, DEFAULT_ARCHITECTURE, DEFAULT_RESOURCES, DEFAULT_TRAINING,
+                                       FOLD_SCHEMES, GRID_KEYS, NORMALISATIONS, REQUIRED, SPEAKER_DISJOINT,
+                                       TOP_KEYS, Experiment, Spec, parse_source)
+from paragrid.grid.spec._search_space import parse_tune_block
+from paragrid.models.config import (ACTIVATIONS, INITS, METHODS, OPTIMIZERS, UPDATES, Architecture,
+                                    TrainSettings)
+
+
+def _source_set(item, where: str, i: int) -> tuple[str, ...]:
+    if item is None or item == "none" or item == []:
+        return ()
+    if isinstance(item, str):
+        item = [s for s in item.split("+")]
+    if not isinstance(item, list):
+        raise UserError(f"{where}: sources[{i}] must be a list of source names (e.g. [speaker, gender]) "
+                        f"or 'none', got {item!r}")
+    names = []
+    for s in item:
+        s = _str(s, f"sources[{i}] entry", where)
+        task, corpus = parse_source(s)
+        if not task or (corpus is not None and not corpus) or s.count("@") > 1:
+            raise UserError(f"{where}: sources[{i}]: bad source {s!r}; write a label column "
+                            "('speaker', 'gender') or 'task@corpus' ('emotion@other')")
+        if s in names:
+            raise UserError(f"{where}: sources[{i}] names {s!r} twice")
+        names.append(s)
+    return tuple(names)
+
+
+def _grid(block: dict, defaults: dict, spec: dict, where: str, label: str) -> Experiment:
+    """Validate one experiment's grid keys, falling back to the top-level values."""
+    corpora = list(spec["corpora"])
+    k = spec["k"]
+    get = lambda key: block[key] if key in block else defaults.get(key)  # noqa: E731
+
+    targets = get("targets")
+    targets = corpora if targets is None else _list(targets, f"{label}targets", where)
+    for t in targets:
+        _one_of(t, corpora, f"{label}targets", where)
+
+    methods = get("methods")
+    methods = list(METHODS) if methods is None else _list(methods, f"{label}methods", where)
+    for m in methods:
+        _one_of(m, METHODS, f"{label}methods", where)
+
+    raw_sources = get("sources")
+    raw_sources = [] if raw_sources is None else raw_sources
+    if not isinstance(raw_sources, list):
+        raise UserError(f"{where}: {label}sources must be a list of source sets, e.g. "
+                        f"[[speaker], [gender], [speaker, gender], [emotion@other]], got {raw_sources!r}")
+    sources = []
+    for i, item in enumerate(raw_sources):
+        s = _source_set(item, where, i)
+        if s not in sources:
+            sources.append(s)
+    transfer = [m for m in methods if m != "dnn"]
+    if transfer and not any(sources):
+        raise UserError(f"{where}: {label}methods {', '.join(transfer)} need a source set; add e.g. "
+                        "sources: [[speaker], [gender]], or drop them from methods")
+    for s in (x for srcs in sources for x in srcs):
+        task, corpus = parse_source(s)
+        if corpus is not None and corpus != "other":
+            _one_of(corpus, corpora, f"{label}sources corpus of '{s}'", where)
+        if corpus is None and task == spec["task"]:
+            raise UserError(f"{where}: {label}sources: '{s}' is the target task on the target corpus "
+                            f"itself; did you mean '{s}@other'?")
+        if corpus == "other" and len(corpora) != 2:
+            raise UserError(f"{where}: {label}sources: '{s}' needs exactly two corpora to know which is "
+                            f"the other one (spec has {len(corpora)}); name it: '{task}@<corpus>'")
+        if task == "speaker" and spec["fold_scheme"] in SPEAKER_DISJOINT:
+            raise UserError(
+                f"{where}: source '{s}' cannot be used with fold_scheme {spec['fold_scheme']}: "
+                "there every test speaker is absent from the training folds, so a speaker-ID "
+                "model can never recognise its test speakers; use fold_scheme speaker-stratified "
+                "or drop the speaker source")
+
+    budgets = get("budgets")
+    budgets = ["all"] if budgets is None else _list(budgets, f"{label}budgets", where)
+    resolved = []
+    for b in budgets:
+        b = k - 2 if b == "all" else b
+        if isinstance(b, bool) or not isinstance(b, Integral) or not 1 <= b <= k - 2:
+            raise UserError(f"{where}: {label}budgets: {b!r} is not a fold budget; allowed: 'all' or "
+                            f"1..{k - 2} (training folds out of k-2 = {k - 2}, with k = {k})")
+        if int(b) not in resolved:
+            resolved.append(int(b))
+    return Experiment(name=block.get("_name", "main"), targets=tuple(targets), methods=tuple(methods),
+                      sources=tuple(sources), budgets=tuple(resolved))
+
+
+def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
+             features_dir: Path | None = None) -> Spec:
+    """Check every key and value of a parsed spec; fill defaults; return a Spec."""
+    where = f"spec {origin}"
+    base = base or Path.cwd()
+    _check_keys(doc, TOP_KEYS, where)
+    for key in REQUIRED:
+        if key not in doc:
+            raise UserError(f"{where}: missing required key '{key}'")
+
+    name = _str(doc["name"], "name", where)
+    if not _NAME.match(name):
+        raise UserError(f"{where}: name {name!r} must be letters, digits, '.', '_' or '-' "
+                        "(it names the run folder)")
+
+    corpora_in = doc["corpora"]
+    if not isinstance(corpora_in, dict) or not corpora_in:
+        raise UserError(f"{where}: corpora must map corpus names to feature parquets, "
+                        "e.g. corpora: {{iemocap: iemocap.parquet}}")
+    corpora = {}
+    for cname, cpath in corpora_in.items():
+        cname = _str(cname, "corpus name", where)
+        if not _NAME.match(cname) or cname == "other":
+            raise UserError(f"{where}: corpus name {cname!r} must be letters, digits, '.', '_' or '-' "
+                            "(and not 'other')")
+        corpora[cname] = _resolve_corpus(cname, _str(cpath, f"corpora.{cname}", where),
+                                         base, features_dir, where)
+
+    spec: dict[str, Any] = {"corpora": corpora}
+    spec["task"] = _str(doc.get("task", "emotion"), "task", where)
+    spec["k"] = _int(doc.get("k", 10), "k (folds)", where, 3)
+    spec["repeats"] = _int(doc.get("repeats", 10), "repeats", where, 1)
+    if spec["repeats"] > 1000:
+        raise UserError(f"{where}: repeats must be <= 1000, got {spec['repeats']}")
+    spec["seed"] = _int(doc.get("seed", 0), "seed", where, 0)
+    spec["fold_scheme"] = _one_of(doc.get("fold_scheme", "speaker-stratified"), FOLD_SCHEMES,
+                                  "fold_scheme", where)
+    if spec["fold_scheme"] not in FOLD_SCHEMES[:2]:  # leave-one-out: k = number of units, 1 repeat
+
+        spec["k"] = leave_one_out_k(spec["fold_scheme"], doc.get("k"), corpora, where)
+        spec["repeats"] = leave_one_out_repeats(spec["fold_scheme"], doc.get("repeats"), where)
+    spec["normalisation"] = _one_of(doc.get("normalisation", "train"), NORMALISATIONS,
+                                    "normalisation", where)
+
+    arch = check_architecture(_block(doc, "architecture", DEFAULT_ARCHITECTURE, where), where)
+    tr = check_training(_block(doc, "training", DEFAULT_TRAINING, where), where)
+    if doc.get("tune") is not None:
+        # `paragrid tune` reads this block; `paragrid run` only checks it so a typo fails early.
+        parse_tune_block(doc["tune"], where, optimizer=tr.optimizer)
+
+    res = _block(doc, "resources", DEFAULT_RESOURCES, where)
+    res["cpu"] = _num(res["cpu"], "resources.cpu", where, 0.0, strict=True)
+    res["gpu"] = _num(res["gpu"], "resources.gpu", where, 0.0)
+    if res["pack"] != "auto":
+        res["pack"] = _int(res["pack"], "resources.pack (trials per pack, or auto)", where, 1)
+    if isinstance(res["gpu"], float) and res["gpu"] > 1 and not res["gpu"].is_integer():
+        raise UserError(f"{where}: resources.gpu must be a fraction <= 1 or a whole number, got {res['gpu']}")
+
+    storage = doc.get("storage")
+    storage = None if storage is None else _str(storage, "storage", where)
+    max_failures = _int(doc.get("max_failures", 2), "max_failures", where, 0)
+    description = doc.get("description") or ""
+    if not isinstance(description, str):
+        raise UserError(f"{where}: description must be text")
+
+    defaults = {key: doc[key] for key in GRID_KEYS if key in doc}
+    blocks = doc.get("experiments")
+    if blocks is None:
+        experiments = [_grid({"_name": "main"}, defaults, spec, where, "")]
+    else:
+        if not isinstance(blocks, dict) or not blocks:
+            raise UserError(f"{where}: experiments must map experiment names to blocks with "
+                            f"{', '.join(GRID_KEYS)}")
+        experiments = []
+        for ename, block in blocks.items():
+            block = {} if block is None else block
+            if not isinstance(block, dict):
+                raise UserError(f"{where}: experiments.{ename} must be a mapping of {', '.join(GRID_KEYS)}")
+            _check_keys(block, GRID_KEYS, where, prefix=f"experiments.{ename}.")
+            experiments.append(_grid({**block, "_name": str(ename)}, defaults, spec, where,
+                                     f"experiments.{ename}."))
+
+    return Spec(name=name, origin=origin, corpora=corpora, task=spec["task"],
+                experiments=tuple(experiments), k=spec["k"], repeats=spec["repeats"],
+                seed=spec["seed"], fold_scheme=spec["fold_scheme"],
+                normalisation=spec["normalisation"], architecture=arch, training=tr,
+                resources=res, storage=storage, max_failures=max_failures,
+                description=description.strip())
+
+
+def check_architecture(arch: dict, where: str) -> Architecture:
+    """Validate an `architecture:` block with every key present (defaults filled in)."""
+    arch["layers"] = _int(arch["layers"], "architecture.layers", where, 1)
+    arch["width"] = _int(arch["width"], "architecture.width", where, 1)
+    arch["activation"] = _one_of(arch["activation"], ACTIVATIONS, "architecture.activation", where)
+    arch["dropout"] = float(_num(arch["dropout"], "architecture.dropout", where, 0.0, maximum=0.95))
+    arch["init"] = _one_of(arch["init"], INITS, "architecture.init", where)
+    return _built(Architecture, arch, where)
+
+
+def check_training(tr: dict, where: str) -> TrainSettings:
+    """Validate a `training:` block with every key present (defaults filled in)."""
+    tr["lr"] = float(_num(tr["lr"], "training.lr", where, 0.0, strict=True))
+    tr["optimizer"] = _one_of(tr["optimizer"], OPTIMIZERS, "training.optimizer", where)
+    tr["batch_size"] = _int(tr["batch_size"], "training.batch_size", where, 1)
+    tr["max_epochs"] = _int(tr["max_epochs"], "training.max_epochs", where, 1)
+    if tr["patience"] is not None:
+        tr["patience"] = _int(tr["patience"], "training.patience (or null for none)", where, 1)
+    tr["curve_stride"] = _int(tr["curve_stride"], "training.curve_stride", where, 1)
+    tr["weight_decay"] = float(_num(tr["weight_decay"], "training.weight_decay", where, 0.0))
+    tr["updates"] = _one_of(tr["updates"], UPDATES, "training.updates", where)
+    return _built(TrainSettings, tr, where)
+
+
+def _built(settings_type, values: dict, where: str):
+    """The settings dataclass; its own checks (e.g. a dropout rate the masks cannot represent)
+    name the spec file too."""
+    try:
+        return settings_type(**values)
+    except UserError as err:
+        raise UserError(f"{where}: {err}") from None
+
+
+def _block(doc: dict, key: str, defaults: dict, where: str) -> dict:
+    value = doc.get(key)
+    if value is None:
+        return dict(defaults)
+    if not isinstance(value, dict):
+        raise UserError(f"{where}: {key} must be a mapping with keys {', '.join(defaults)}")
+    _check_keys(value, tuple(defaults), where, prefix=f"{key}.")
+    return {**defaults, **value}
+
+
+def _resolve_corpus(name: str, path: str, base: Path, features_dir: Path | None, where: str) -> str:
+    """Absolute path of a corpus parquet; a missing file is a UserError here, before Ray."""
+    p = Path(path).expanduser()
+    candidates = [p] if p.is_absolute() else (
+        ([features_dir / p] if features_dir else []) + [base / p])
+    for c in candidates:
+        if c.is_file():
+            return str(c.resolve())
+    looked = " or ".join(str(c) for c in candidates)
+    raise UserError(f"{where}: corpus '{name}': feature parquet not found at {looked}; create it "
+                    f"with `paragrid features ... --out {p.name}` or pass --features-dir")

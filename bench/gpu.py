@@ -82,7 +82,7 @@ def main(argv=None) -> dict:
 # ---- throughput -----------------------------------------------------------------------------------
 def pack_data(args, folds: int):
     """FoldData of folds / k trials (a fresh split per trial) on N random utterances, 88 features."""
-    from paragrid.models.train import FoldData
+    from paragrid.models.data import FoldData
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.n, 88)).astype(np.float32)

@@ -54,7 +54,9 @@ def trainable(config: dict) -> None:
     from ray import tune
 
     from paragrid.models.config import Architecture, TrainSettings
-    from paragrid.models.train import FoldData, Pack, Run, train_folds
+    from paragrid.models.train import train_folds
+    from paragrid.models.data import FoldData
+    from paragrid.models.options import Pack, Run
 
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")

@@ -38,7 +38,9 @@ import paragrid.models.train as train_module
 from paragrid.models.config import Architecture, TrainSettings
 from paragrid.models.nets import build_model
 from paragrid.models.reference import train_folds_reference
-from paragrid.models.train import FoldData, Pack, Run, train_folds
+from paragrid.models.train import train_folds
+from paragrid.models.data import FoldData
+from paragrid.models.options import Pack, Run
 
 import benchlib
 

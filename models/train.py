@@ -45,16 +45,13 @@ from paragrid.errors import UserError
 from paragrid.models.active import ActiveFolds, SourceCache
 from paragrid.models.config import METHODS, Architecture, TrainSettings
 from paragrid.models.data import Data, FoldData, gather, prepare, resolve_device, upload
-from paragrid.models.evaluate import SingleClassWarning, evaluate, predict, source_task_uar, warn_single_class
+from paragrid.models.evaluate import evaluate, warn_single_class
 from paragrid.models.nets import StackedModel, build_model, check_sources, forward
-from paragrid.models.options import BatchHook, EpochCallback, Pack, Run
-from paragrid.models.outcome import CURVE_COLUMNS, FoldOutcome, curves_frame
+from paragrid.models.options import BatchHook, Pack, Run
+from paragrid.models.outcome import FoldOutcome, curves_frame
 from paragrid.models.streams import make_streams
 
-__all__ = [
-    "FoldData", "FoldOutcome", "StackedModel", "SingleClassWarning", "train_folds", "epoch_caps", "Pack", "Run",
-    "BatchHook", "EpochCallback", "predict", "evaluate", "source_task_uar", "resolve_device", "CURVE_COLUMNS",
-]
+__all__ = ["train_folds", "epoch_caps", "checked_sources", "outcome_model", "finish"]
 
 # A prognet's source columns are frozen and run in eval mode (no dropout) on fixed rows, so their
 # hidden layers are a fixed function of (fold, row). `train_folds` computes them once per call

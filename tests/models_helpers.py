@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from paragrid.models.config import Architecture, TrainSettings
-from paragrid.models.train import FoldData, SingleClassWarning
+from paragrid.models.data import FoldData
+from paragrid.models.evaluate import SingleClassWarning
 
 # Every models test module sets this mark: a SingleClassWarning that a test does not capture
 # (with `chance_folds` or pytest.warns) fails the test instead of being printed as noise.

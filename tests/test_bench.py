@@ -45,7 +45,7 @@ def assert_section(out: str, title: str, header: str) -> None:
 def test_flops_are_counted_per_matmul_forward_and_backward():
     tt = script("train_throughput")
     from paragrid.models.config import Architecture
-    from paragrid.models.train import FoldData
+    from paragrid.models.data import FoldData
 
     train = np.zeros((2, 10), bool)
     val = np.zeros((2, 10), bool)
@@ -293,3 +293,22 @@ def test_demo_timing_spec_rewrite_maps_experiments_and_named_sources():
     assert dt.rewrite_spec(demo) == (demo, {})
     assert dt.rewrite_spec(doc, map_corpora=False) == (doc, {})
     assert dt.rewrite_spec(demo, repeats=3)[0]["name"] == "demo-r3"
+
+
+def test_compare_runs_finds_a_changed_number_and_ignores_where_it_ran(tmp_path, capsys):
+    """bench/compare_runs.py is the before/after check of refactors: it must see one changed
+    value anywhere in a table, and not count wall time, host or packing as a difference."""
+    import pandas as pd
+
+    compare_runs = script("compare_runs")
+    results = pd.DataFrame({"trial_id": ["a", "a", "b"], "fold": [0, 1, 0], "test_uar": [0.5, 0.6, 0.7],
+                            "patience": pd.array([None, None, 3], dtype="Int64"), "wall_s": [1.0, 2.0, 3.0]})
+    curves = pd.DataFrame({"trial_id": ["a", "b"], "fold": [0, 0], "epoch": [1, 1], "val_uar": [0.4, 0.5]})
+    for name, res in (("before", results), ("same", results.assign(wall_s=9.0).iloc[::-1]),
+                      ("moved", results.assign(test_uar=[0.5, 0.6, 0.7000001]))):
+        (tmp_path / name).mkdir()
+        res.to_parquet(tmp_path / name / "results.parquet")
+        curves.to_parquet(tmp_path / name / "curves.parquet")
+    assert compare_runs.main([str(tmp_path / "before"), str(tmp_path / "same")]) == 0
+    assert compare_runs.main([str(tmp_path / "before"), str(tmp_path / "moved")]) == 1
+    assert "results.test_uar: 1 row(s), first: 0.7 vs 0.7000001" in capsys.readouterr().out

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from paragrid.grid.console import EtaEstimator, StatusLine, fmt_duration, unit_work
+from paragrid.grid.console import EtaEstimator, EtaSettings, StatusLine, fmt_duration, unit_work
 from paragrid.grid.plan import Calibration
 from paragrid.grid.run import GridProgress, ProgressHooks
 from paragrid.models.config import Architecture, TrainSettings
@@ -240,7 +240,8 @@ def test_regression_eta_does_not_climb_while_long_trials_run():
 # ----------------------------------------------------------------------------- the estimator's formulas
 
 def test_rate_blends_the_prior_with_the_evidence_by_its_amount():
-    e = EtaEstimator({"a": 10.0, "b": 10.0, "c": 10.0, "d": 10.0}, slots=1, prior_rate=1.0, prior_strength=2.0)
+    e = EtaEstimator({"a": 10.0, "b": 10.0, "c": 10.0, "d": 10.0}, slots=1, prior_rate=1.0,
+                     settings=EtaSettings(prior_strength=2.0))
     assert e.rates(0).grid == 1.0
     e.start("a", 0)
     e.finish("a", now=30)  # 30 s for 10 s of estimate: r_obs = 3, one average unit of evidence
@@ -256,7 +257,7 @@ def test_rate_blends_the_prior_with_the_evidence_by_its_amount():
 
 
 def test_overdue_running_units_raise_the_rate_before_anything_finishes():
-    e = EtaEstimator({"a": 10.0, "b": 10.0}, slots=2, prior_rate=1.0, prior_strength=2.0)
+    e = EtaEstimator({"a": 10.0, "b": 10.0}, slots=2, prior_rate=1.0, settings=EtaSettings(prior_strength=2.0))
     e.start("a", 0)
     e.start("b", 0)
     assert e.rates(5).grid == 1.0  # within their estimate: no news
@@ -270,7 +271,7 @@ def test_time_left_counts_the_tail_and_the_slots_actually_busy():
     e = EtaEstimator({"long": 100.0, "s1": 10.0, "s2": 10.0}, slots=2, prior_rate=1.0)
     assert e.raw(0)[0] == pytest.approx(100.0)  # not (100 + 20) / 2: the long one is the tail
     # 8 slots, but after a node loss only 4 units run at once: after the window, p -> 4.
-    e = EtaEstimator({f"u{i}": 10.0 for i in range(500)}, slots=8, prior_rate=1.0, busy_window_s=300)
+    e = EtaEstimator({f"u{i}": 10.0 for i in range(500)}, slots=8, prior_rate=1.0, settings=EtaSettings(busy_window_s=300))
     t, i = 0.0, 0
     running = []
     while t < 700:
@@ -289,7 +290,8 @@ def test_time_left_counts_the_tail_and_the_slots_actually_busy():
 
 
 def test_shown_eta_is_bounded_per_line_and_dropped_work_lowers_it_at_once():
-    e = EtaEstimator({f"u{i}": 10.0 for i in range(10)}, slots=1, prior_rate=1.0, prior_strength=0.01)
+    e = EtaEstimator({f"u{i}": 10.0 for i in range(10)}, slots=1, prior_rate=1.0,
+                     settings=EtaSettings(prior_strength=0.01))
     assert e.forecast(0).eta_s == pytest.approx(100)
     e.start("u0", 0)
     e.finish("u0", now=100)  # 10x slower than estimated: raw ~ 900 s

@@ -19,7 +19,8 @@ from torch.overrides import TorchFunctionMode
 import paragrid.models.train as train_module
 from paragrid.models.pack import stack_data, stack_models
 from paragrid.models.streams import HashStreams
-from paragrid.models.train import Pack, Run, train_folds
+from paragrid.models.train import train_folds
+from paragrid.models.options import Pack, Run
 
 pytestmark = NO_STRAY_CHANCE_WARNINGS
 

@@ -8,7 +8,7 @@ from models_helpers import NO_STRAY_CHANCE_WARNINGS, one_thread  # noqa: F401  (
 from paragrid.errors import UserError
 from paragrid.models.config import ACTIVATIONS, Architecture, TrainSettings
 from paragrid.models.nets import ACTIVATION_FNS, StackedModel, build_model, forward, hidden_states
-from paragrid.models.train import predict
+from paragrid.models.evaluate import predict
 
 pytestmark = NO_STRAY_CHANCE_WARNINGS
 

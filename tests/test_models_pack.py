@@ -15,7 +15,9 @@ from paragrid.models.config import Architecture
 from paragrid.models.data import FoldData
 from paragrid.models.pack import stack_data, stack_models, unstack
 from paragrid.models.reference import train_folds_reference
-from paragrid.models.train import Pack, Run, source_task_uar, train_folds
+from paragrid.models.train import train_folds
+from paragrid.models.evaluate import source_task_uar
+from paragrid.models.options import Pack, Run
 
 pytestmark = NO_STRAY_CHANCE_WARNINGS
 

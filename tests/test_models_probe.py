@@ -11,7 +11,8 @@ from paragrid.models.config import Architecture
 from paragrid.models.data import FoldData
 from paragrid.models.nets import StackedModel
 from paragrid.models.probe import fit_probe, probe_gradients, source_probe_uar
-from paragrid.models.train import Pack, train_folds
+from paragrid.models.train import train_folds
+from paragrid.models.options import Pack
 
 pytestmark = NO_STRAY_CHANCE_WARNINGS
 K = 4

@@ -15,7 +15,8 @@ from paragrid.models.config import INITS, Architecture, TrainSettings
 from paragrid.models.data import FoldData
 from paragrid.models.nets import build_model
 from paragrid.models.reference import train_folds_reference
-from paragrid.models.train import Pack, Run, epoch_caps, train_folds
+from paragrid.models.train import epoch_caps, train_folds
+from paragrid.models.options import Pack, Run
 
 pytestmark = NO_STRAY_CHANCE_WARNINGS
 

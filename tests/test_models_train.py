@@ -16,8 +16,10 @@ from paragrid.models.config import Architecture, TrainSettings
 from paragrid.models.nets import StackedModel, build_model, forward
 from paragrid.models.optim import StackedOptimizer
 from paragrid.models.reference import train_folds_reference
-from paragrid.models.train import (FoldData, Pack, Run, SingleClassWarning, evaluate, predict,
-                                   source_task_uar, train_folds)
+from paragrid.models.train import train_folds
+from paragrid.models.data import FoldData
+from paragrid.models.evaluate import SingleClassWarning, evaluate, predict, source_task_uar
+from paragrid.models.options import Pack, Run
 
 pytestmark = NO_STRAY_CHANCE_WARNINGS
 

@@ -99,25 +99,37 @@ class Rates:
         return self.groups.get(group, self.grid or 0.0)
 
 
+@dataclass(frozen=True)
+class EtaSettings:
+    """The model's constants (module doc): how much the prior counts, how fast old evidence fades,
+    how far one status line may move the ETA, and the busy-slots window."""
+
+    prior_strength: float = 2.0     # the prior, in average units of evidence
+    half_life: float = 0.15         # share of the grid's work after which a finished unit weighs half
+    max_climb: float = 1.5          # F: a forecast is at most F x the previous one + C ...
+    climb_floor_s: float = 15.0     # ... C
+    busy_window_s: float = 300.0    # slots busy: the time-average over this window
+    overdue_left: float = 0.25      # an overdue running unit still has this share of its elapsed time
+
+
 class EtaEstimator:
     """Time left for a grid of units; every method takes `now` (default: the injected clock)."""
 
     def __init__(self, work: Mapping[str, float], slots: int, *, prior_rate: float | None = None,
                  groups: Mapping[str, str] | None = None, clock: Callable[[], float] = time.monotonic,
-                 prior_strength: float = 2.0,
-                 half_life: float = 0.15, max_climb: float = 1.5, climb_floor_s: float = 15.0,
-                 busy_window_s: float = 300.0, overdue_left: float = 0.25):
+                 settings: EtaSettings = EtaSettings()):
         if slots < 1:
             raise ValueError(f"slots must be >= 1, got {slots}")
         self.work = {k: max(float(w), 1e-9) for k, w in work.items()}
         self.group = dict(groups or {})  # unit id -> its group (stage); none: one group
         self.slots, self.prior_rate, self.clock = int(slots), prior_rate, clock
-        self.prior_strength, self.max_climb, self.climb_floor_s = prior_strength, max_climb, climb_floor_s
-        self.busy_window_s, self.overdue_left = busy_window_s, overdue_left
+        s = settings
+        self.prior_strength, self.max_climb, self.climb_floor_s = s.prior_strength, s.max_climb, s.climb_floor_s
+        self.busy_window_s, self.overdue_left = s.busy_window_s, s.overdue_left
         total = sum(self.work.values())
         self.mean_w = total / len(self.work) if self.work else 1.0
         # Half-life in work units: a share of the grid, but never under two rounds of all slots.
-        self.half_life_w = max(half_life * total, 2 * self.slots * self.mean_w, 1e-9)
+        self.half_life_w = max(s.half_life * total, 2 * self.slots * self.mean_w, 1e-9)
         self.pending: dict[str, None] = dict.fromkeys(self.work)  # an ordered set: queue order
         self.running: dict[str, float] = {}  # unit id -> start time
         self.done: list[tuple[float, float, str]] = []  # (work, wall s, group) in completion order

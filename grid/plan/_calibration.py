@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from paragrid.models.config import Architecture, TrainSettings
+from paragrid.models.options import Run
 
 # Fixed costs measured once on a 2-core machine (bench/RESULTS.md, "Scale probe"), not per run:
 # what one trial costs inside a pack beyond its training (its data, rows and curves) and what one
@@ -62,7 +63,8 @@ def calibrate(arch: Architecture, training: TrainSettings, x, y, n_classes: int,
     per epoch, which separates the fixed cost per step from the cost per row. ~1-3 s on a CPU."""
     import torch  # heavy: torch
 
-    from paragrid.models.train import FoldData, Run, train_folds  # heavy: torch
+    from paragrid.models.data import FoldData  # heavy: torch
+    from paragrid.models.train import train_folds  # heavy: torch
 
     clock = cpu_clock(threads)
     x = np.asarray(x, dtype=np.float32)

@@ -24,7 +24,7 @@ def silence_trainer_warnings():
     """A few epochs on a sample may predict one class per fold: the trainer then warns (log and
     warning), which is noise here. Only this thread's log records are dropped; the warning
     filter is removed afterwards (it is process-wide, but the driver trains nothing else)."""
-    from paragrid.models.train import SingleClassWarning  # heavy: torch
+    from paragrid.models.evaluate import SingleClassWarning  # heavy: torch
 
     me = threading.current_thread()
     drop = logging.Filter()

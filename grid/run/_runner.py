@@ -21,19 +21,21 @@ import os
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ray import tune
 
 from paragrid.errors import UserError
 from paragrid.grid.console import StatusLine, fit_resources, fmt_duration, ray_output_to, ray_session
 from paragrid.grid.plan import (DNN_STAGE, SOURCE_STAGE, TRANSFER_STAGE, CalibrationThread, CostModel,
-                                PackPolicy, Plan, Unit, find_finished, make_units, plan_grid,
+                                PackPolicy, Plan, SourceJob, Unit, find_finished, make_units, plan_grid,
                                 sources_to_train)
 from paragrid.grid.run._merge import Merger
 from paragrid.grid.run._progress import GridProgress, ProgressHooks
 from paragrid.grid.run._schedule import run_tune
-from paragrid.grid.run._tracking import callbacks, parse_track
+from paragrid.grid.run._tracking import Tracking, callbacks, parse_track
 from paragrid.grid.run._trainable import FAULT_ENV, USER_FAULT_ENV, WorkerContext, error_parts, run_unit
 from paragrid.grid.spec import load_spec
 from paragrid.grid.store import RunDir, RunLock
@@ -82,8 +84,8 @@ def run_grid(spec, storage: str | None = None, address: str | None = None, verbo
         failures: list[tuple[str, str, str]] = []
         n_src = 0  # source models that failed for good
         try:
-            failures, n_src = _schedule(plan, to_train, stored, calibration, address, verbose, tracking, merger,
-                                        lock, say, on_results)
+            failures, n_src = _schedule(_Session(plan, to_train, stored, calibration, merger, lock, address,
+                                                 verbose, tracking, say, on_results))
         finally:
             # Also on Ctrl-C: every trial whose files are durable is in the tables, including
             # those that finished after Tune's last report reached the driver.
@@ -103,10 +105,28 @@ def run_grid(spec, storage: str | None = None, address: str | None = None, verbo
     return _result_path(plan.run)
 
 
-def _schedule(plan: Plan, to_train, stored, calibration, address, verbose, tracking, merger: Merger,
-              lock: RunLock, say, on_results=None) -> tuple[list[tuple[str, str, str]], int]:
+@dataclass
+class _Session:
+    """One run_grid call while Tune runs: the driver's state and how the call asked to run."""
+
+    plan: Plan
+    to_train: list[SourceJob]        # source models to train in this run
+    stored: set[str]                 # keys of source models already stored
+    calibration: CalibrationThread   # timing the trainer while Ray starts
+    merger: Merger
+    lock: RunLock
+    address: str | None
+    verbose: bool
+    tracking: Tracking
+    say: Callable[[str], None]
+    on_results: Callable[[object], None] | None
+
+
+def _schedule(session: _Session) -> tuple[list[tuple[str, str, str]], int]:
     """Start Ray, pack the work, run it; return the failures (unit id, error, log) and how many
     source models failed (a failed pack of source models counts each of its models)."""
+    plan, merger, lock, say, verbose = session.plan, session.merger, session.lock, session.say, session.verbose
+    address, stored = session.address, session.stored
     s = plan.spec
     log_file = plan.run.storage.path(plan.run.name, "logs", "ray-console.log") if plan.run.storage.is_local else None
     with ray_output_to(log_file, verbose, title=f"paragrid run {s.name}") as con, \
@@ -116,9 +136,9 @@ def _schedule(plan: Plan, to_train, stored, calibration, address, verbose, track
         if con.captured:
             say(f"Ray's own output goes to {con.log_path} (-v shows it here)")
         slots = fit_resources(s, ray, say)
-        costs = CostModel(s, plan.corpora, calibration.get(say))
+        costs = CostModel(s, plan.corpora, session.calibration.get(say))
         policy = PackPolicy(setting=s.resources["pack"], gpu=slots.gpu, slots=slots.count)
-        units = make_units(plan, to_train, costs, policy)
+        units = make_units(plan, session.to_train, costs, policy)
         _print_plan(plan, units, stored, say)
         _print_estimate(units, slots.count, slots.gpu, say)
         ctx = WorkerContext(spec=s, spec_hash=plan.spec_hash, corpora=plan.corpora, storage=plan.root.uri(),
@@ -147,10 +167,11 @@ def _schedule(plan: Plan, to_train, stored, calibration, address, verbose, track
         queue = slots.count if address is None else max(4 * slots.count, 16)
         trainable = tune.with_parameters(run_unit, ctx=ctx)
         try:
-            grid = run_tune(units, stored, trainable, slots, queue, s, plan.run.storage.uri(plan.run.name, "logs"),
-                            [progress, *callbacks(tracking, s.name, s.to_yaml(plan.spec_hash))], on_drop)
-            if on_results is not None:
-                on_results(grid)
+            grid = run_tune(units, stored, trainable, slots, queue, s.max_failures,
+                            plan.run.storage.uri(plan.run.name, "logs"),
+                            [progress, *callbacks(session.tracking, s.name, s.to_yaml(plan.spec_hash))], on_drop)
+            if session.on_results is not None:
+                session.on_results(grid)
         finally:
             progress.close()
     return [tuple(f) for f in progress.failures], progress.failed.get(SOURCE_STAGE, 0)

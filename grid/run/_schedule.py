@@ -20,7 +20,6 @@ from typing import Callable
 
 from paragrid.grid.console import Slots
 from paragrid.grid.plan import Unit
-from paragrid.grid.spec import Spec
 
 
 def unit_config(unit: Unit) -> dict:
@@ -147,9 +146,10 @@ def trial_name(trial) -> str:
     return uid if len(uid) <= 100 else f"{uid[:90]}-{hashlib.sha1(uid.encode()).hexdigest()[:8]}"
 
 
-def run_tune(units: list[Unit], stored: set[str], trainable, slots: Slots, queue: int, s: Spec,
-             logs_uri: str, callbacks: list, on_drop, metric_callbacks: list | None = None):
-    """One Ray Tune run over every unit; returns Tune's ResultGrid."""
+def run_tune(units: list[Unit], stored: set[str], trainable, slots: Slots, queue: int, max_failures: int,
+             logs_uri: str, callbacks: list, on_drop):
+    """One Ray Tune run over every unit (a trainable, a searcher over the units, a Tuner);
+    returns Tune's ResultGrid. `queue`: live trials at most; `max_failures`: retries per unit."""
     from ray import tune  # heavy: ray
     from ray.tune.search import ConcurrencyLimiter  # heavy: ray
 
@@ -165,8 +165,8 @@ def run_tune(units: list[Unit], stored: set[str], trainable, slots: Slots, queue
                                     trial_name_creator=trial_name, trial_dirname_creator=trial_name),
         run_config=tune.RunConfig(
             name=f"grid-{stamp}", storage_path=logs_uri, verbose=0,
-            callbacks=[*callbacks, *(metric_callbacks or [])],
-            failure_config=tune.FailureConfig(max_failures=s.max_failures)),
+            callbacks=callbacks,
+            failure_config=tune.FailureConfig(max_failures=max_failures)),
     )
     with ctrl_c(lambda: setattr(dependencies, "interrupted", True)):
         return tuner.fit()

@@ -27,6 +27,7 @@ from paragrid.grid.plan import SourceJob
 from paragrid.grid.run._rows import TrialRecord, result_rows, results_frame
 from paragrid.grid.spec import Spec, Trial, parse_source
 from paragrid.grid.store import CURVE_COLUMNS, CurveRow, typed
+from paragrid.models.options import Pack, Run
 
 TARGET_ROLE = "target"
 
@@ -59,7 +60,7 @@ def _task_data(corpus: Corpus, spec: Spec, repeat: int, budget: int, task: str,
                classes: list[str], for_target: str, x: np.ndarray | None = None):
     """FoldData of one task on one corpus for all steps of a repeat, trained with the settings
     of target `for_target` (a cross-corpus source is a column of that target's networks)."""
-    from paragrid.models.train import FoldData  # heavy: torch
+    from paragrid.models.data import FoldData  # heavy: torch
 
     steps = steps_for(corpus, spec, repeat, budget)
     if x is None:
@@ -88,7 +89,7 @@ def train_sources(jobs: list[SourceJob], spec: Spec, corpora: dict[str, Corpus],
     ONE stacked model, each fold-model with the streams it would have alone; return
     (StackedModel, meta) per job, each equal to the job trained alone."""
     from paragrid.models.pack import stack_data  # heavy: torch
-    from paragrid.models.train import Pack, Run, train_folds  # heavy: torch
+    from paragrid.models.train import train_folds  # heavy: torch
 
     first = jobs[0]
     corpus = corpora[first.corpus]
@@ -127,7 +128,7 @@ def train_sources(jobs: list[SourceJob], spec: Spec, corpora: dict[str, Corpus],
 
 def _pack_data(trials: list[Trial], spec: Spec, target: Corpus, classes: list[str]):
     """The pack's FoldData: every trial's steps stacked on the fold axis."""
-    from paragrid.models.train import FoldData  # heavy: torch
+    from paragrid.models.data import FoldData  # heavy: torch
 
     parts, xs, fulls, start = [], [], [], 0
     for t in trials:
@@ -155,7 +156,7 @@ def run_pack(trials: list[Trial], spec: Spec, spec_hash: str, corpora: dict[str,
     `sources[i]` holds (StackedModel, meta) per source of trial i, in the trial's source order.
     """
     from paragrid.models.pack import stack_models  # heavy: torch
-    from paragrid.models.train import Pack, Run, train_folds  # heavy: torch
+    from paragrid.models.train import train_folds  # heavy: torch
 
     t0 = time.perf_counter()
     first = trials[0]
@@ -201,9 +202,9 @@ def _forgetting(model, parts: list[_Part], spec: Spec, corpora: dict[str, Corpus
     last hidden layer ("probe_after"), each on the source's own corpus and folds. Computed once
     per pack and source over every fold-model (each fold's probe is fitted on its own training
     rows only, so packing changes nothing), then split per trial."""
+    from paragrid.models.evaluate import source_task_uar  # heavy: torch
     from paragrid.models.pack import stack_data  # heavy: torch
     from paragrid.models.probe import source_probe_uar  # heavy: torch
-    from paragrid.models.train import source_task_uar  # heavy: torch
 
     out: list[dict[str, dict[str, list[float]]]] = [{} for _ in parts]
     first = parts[0].trial

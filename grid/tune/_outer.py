@@ -29,6 +29,7 @@ from paragrid.grid.spec import ARCHITECTURE_KEYS, TRAINING_KEYS
 from paragrid.grid.store import NestedResultRow, frame
 from paragrid.grid.tune._study import Job
 from paragrid.models.config import Architecture, TrainSettings
+from paragrid.models.options import Pack, Run
 
 ORIGIN = "tuned-nested"
 
@@ -60,7 +61,7 @@ def outer_data(corpus, spec, all_steps, test_fold: int):
 def run_outer_job(job: Job, ctx, device: str | None = None, node: str = "") -> dict:
     """Train and score one outer step; return its results row (JSON-able values)."""
 
-    from paragrid.models.train import Pack, Run, train_folds  # heavy: torch
+    from paragrid.models.train import train_folds  # heavy: torch
 
     t0 = time.perf_counter()
     spec, corpus = ctx.spec, ctx.corpora[job.corpus]

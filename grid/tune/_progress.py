@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from paragrid.grid.console import StatusLine, fmt_duration
+from paragrid.models.options import Pack, Run
 
 BEAT_S = 30.0
 
@@ -133,7 +134,8 @@ def seconds_per_epoch(data, arch, train_settings, device: str | None = None, epo
 
     import torch  # heavy: torch
 
-    from paragrid.models.train import Pack, Run, SingleClassWarning, train_folds  # heavy: torch
+    from paragrid.models.evaluate import SingleClassWarning  # heavy: torch
+    from paragrid.models.train import train_folds  # heavy: torch
 
     settings = replace(train_settings, max_epochs=epochs, patience=None, curve_stride=epochs)
     marks: list[float] = [time.perf_counter()]

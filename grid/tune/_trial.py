@@ -27,6 +27,7 @@ from paragrid.grid.tune._outer import run_outer_job
 from paragrid.grid.tune._spec import max_epochs_of
 from paragrid.grid.tune._study import METRIC, Job
 from paragrid.models.config import Architecture, TrainSettings
+from paragrid.models.options import Pack, Run
 
 Report = Callable[[dict], None]
 
@@ -92,7 +93,8 @@ def evaluate_config(data, arch, train_settings, seed: int, report: Report | None
     """Train the DNN of one configuration on the tuning folds; return its objective (and, with
     `report`, report its progress through a Reporter)."""
 
-    from paragrid.models.train import Pack, Run, SingleClassWarning, train_folds  # heavy: torch
+    from paragrid.models.evaluate import SingleClassWarning  # heavy: torch
+    from paragrid.models.train import train_folds  # heavy: torch
 
     epoch_callback = None
     reporter = Reporter(report, every) if report is not None else None

@@ -86,7 +86,7 @@ def validate_corpora(spec: Spec, corpora: dict) -> None:
                         short_units.setdefault(corpus.name, {})[steps.test_unit[f]] = missing
                 else:
                     _check_test_folds(spec, corpus, need, repeat, classes, test_counts)
-            _check_training(spec, corpus, need, steps, repeat, classes, steps.train @ onehot)
+            _check_training_classes(spec, corpus, need, steps, repeat, classes, steps.train @ onehot)
     for name, units in short_units.items():
         unit = LEAVE_ONE_OUT[spec.fold_scheme]
         listed = ", ".join(f"{u} (no {'/'.join(m)})" for u, m in sorted(units.items()))
@@ -152,8 +152,8 @@ def _step_name(spec: Spec, steps: FoldSteps, repeat: int, f: int) -> str:
     return f"repeat {repeat}, step {f} (test fold {f})"
 
 
-def _check_training(spec: Spec, corpus, need: _Need, steps: FoldSteps, repeat: int,
-                    classes: np.ndarray, counts: np.ndarray) -> None:
+def _check_training_classes(spec: Spec, corpus, need: _Need, steps: FoldSteps, repeat: int,
+                            classes: np.ndarray, counts: np.ndarray) -> None:
     bad = np.flatnonzero((counts == 0).any(axis=1))
     if not bad.size:
         return

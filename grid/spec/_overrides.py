@@ -18,7 +18,7 @@ from pathlib import Path
 from paragrid.errors import UserError
 from paragrid.grid.spec._checks import check_keys as _check_keys, parse_yaml
 from paragrid.grid.spec._model import Spec, TargetSettings
-from paragrid.grid.spec._validate import check_architecture, check_training
+from paragrid.grid.spec._validate import parse_architecture, parse_training
 
 
 def _targets(s: Spec) -> list[str]:
@@ -102,7 +102,7 @@ def apply_architectures(s: Spec, doc: dict, entries: list[str]) -> Spec:
             _check_keys(arch, tuple(s.architecture.to_dict()), where, prefix="architecture.")
             _check_keys(training, tuple(s.training.to_dict()), where, prefix="training.")
             per_target[target] = TargetSettings(
-                architecture=check_architecture({**s.architecture.to_dict(), **arch}, where),
-                training=check_training({**s.training.to_dict(), **training}, where),
+                architecture=parse_architecture({**s.architecture.to_dict(), **arch}, where),
+                training=parse_training({**s.training.to_dict(), **training}, where),
                 origin=_origin(tuned, target, path), file=str(path.resolve()))
     return dataclasses.replace(s, per_target=per_target)

@@ -147,8 +147,8 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
     spec["normalisation"] = _one_of(doc.get("normalisation", "train"), NORMALISATIONS,
                                     "normalisation", where)
 
-    arch = check_architecture(_block(doc, "architecture", DEFAULT_ARCHITECTURE, where), where)
-    tr = check_training(_block(doc, "training", DEFAULT_TRAINING, where), where)
+    arch = parse_architecture(_block(doc, "architecture", DEFAULT_ARCHITECTURE, where), where)
+    tr = parse_training(_block(doc, "training", DEFAULT_TRAINING, where), where)
     if doc.get("tune") is not None:
         # `paragrid tune` reads this block; `paragrid run` only checks it so a typo fails early.
         parse_tune_block(doc["tune"], where, optimizer=tr.optimizer)
@@ -193,8 +193,9 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
                 description=description.strip())
 
 
-def check_architecture(arch: dict, where: str) -> Architecture:
-    """Validate an `architecture:` block with every key present (defaults filled in)."""
+def parse_architecture(arch: dict, where: str) -> Architecture:
+    """An `architecture:` block with every key present (defaults filled in), checked key by key
+    with one-line errors naming the spec, as an Architecture."""
     arch["layers"] = _int(arch["layers"], "architecture.layers", where, 1)
     arch["width"] = _int(arch["width"], "architecture.width", where, 1)
     arch["activation"] = _one_of(arch["activation"], ACTIVATIONS, "architecture.activation", where)
@@ -203,8 +204,9 @@ def check_architecture(arch: dict, where: str) -> Architecture:
     return _built(Architecture, arch, where)
 
 
-def check_training(tr: dict, where: str) -> TrainSettings:
-    """Validate a `training:` block with every key present (defaults filled in)."""
+def parse_training(tr: dict, where: str) -> TrainSettings:
+    """A `training:` block with every key present (defaults filled in), checked key by key, as
+    TrainSettings."""
     tr["lr"] = float(_num(tr["lr"], "training.lr", where, 0.0, strict=True))
     tr["optimizer"] = _one_of(tr["optimizer"], OPTIMIZERS, "training.optimizer", where)
     tr["batch_size"] = _int(tr["batch_size"], "training.batch_size", where, 1)

@@ -129,7 +129,7 @@ def main(argv=None) -> dict:
     find_finished(plan)
     to_train, _ = sources_to_train(plan)
     units = make_units(plan, to_train, CostModel(s, plan.corpora, None),
-                       PackPolicy(setting=s.resources["pack"], gpu=0.0, slots=slots))
+                       PackPolicy(setting=s.resources.pack, gpu=0.0, slots=slots))
     t_plan = time.perf_counter() - t0
     n_trials = len(plan.trials)
     if args.plan_only:

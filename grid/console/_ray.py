@@ -76,7 +76,7 @@ def probe(address: str | None) -> None:
 
 def fit_resources(s: Spec, ray, say) -> Slots:
     """The per-unit resource request, fitted to the cluster."""
-    cpu, gpu = s.resources["cpu"], s.resources["gpu"]
+    cpu, gpu = s.resources.cpu, s.resources.gpu
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     if gpu and not any(n.get("GPU", 0) for n in nodes):
         say(f"note: the spec asks for gpu: {gpu} per trial but the Ray cluster has no GPU; "

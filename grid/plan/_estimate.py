@@ -63,7 +63,7 @@ class CalibrationThread(threading.Thread):
             y = encode(c.labels[s.task][rows], classes, c.name)
             with silence_trainer_warnings():
                 self.result = calibrate(s.architecture, s.training, x, y, len(classes), s.k,
-                                        threads=max(1, int(s.resources["cpu"])))
+                                        threads=max(1, int(s.resources.cpu)))
         except Exception as err:  # noqa: BLE001 - an estimate must never stop a run
             self.error = err
 

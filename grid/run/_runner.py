@@ -137,12 +137,12 @@ def _schedule(session: _Session) -> tuple[list[tuple[str, str, str]], int]:
             say(f"Ray's own output goes to {con.log_path} (-v shows it here)")
         slots = fit_resources(s, ray, say)
         costs = CostModel(s, plan.corpora, session.calibration.get(say))
-        policy = PackPolicy(setting=s.resources["pack"], gpu=slots.gpu, slots=slots.count)
+        policy = PackPolicy(setting=s.resources.pack, gpu=slots.gpu, slots=slots.count)
         units = make_units(plan, session.to_train, costs, policy)
         _print_plan(plan, units, stored, say)
         _print_estimate(units, slots.count, slots.gpu, say)
         ctx = WorkerContext(spec=s, spec_hash=plan.spec_hash, corpora=plan.corpora, storage=plan.root.uri(),
-                            run=s.name, threads=max(1, int(s.resources["cpu"])), units={u.id: u for u in units},
+                            run=s.name, threads=max(1, int(s.resources.cpu)), units={u.id: u for u in units},
                             fault=os.environ.get(FAULT_ENV) or None,
                             user_fault=os.environ.get(USER_FAULT_ENV) or None)
 

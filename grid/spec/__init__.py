@@ -6,7 +6,8 @@ any corpus is read or Ray starts. The `tune:` block's search space is part of th
 validated here too (`parse_tune_block`), and `--architecture` files (`apply_architectures`) are
 applied per target with their origin recorded.
 
-Exports: load_spec, read_spec, validate, builtin_names; Spec, Experiment, TargetSettings, Trial;
+Exports: load_spec, read_spec, validate, builtin_names; Spec, Experiment, Resources,
+TargetSettings, Trial;
 expand_trials, Expansion, resolve_source, parse_source; the tune block (TuneSettings, Param,
 parse_tune_block, optuna_distributions, baseline_point and the key lists); the vocabulary
 (FOLD_SCHEMES, LEAVE_ONE_OUT, TOP_KEYS; the allowed methods, activations, ... are
@@ -16,7 +17,7 @@ paragrid.models.config's) and NUMBERS_VERSION.
 from paragrid.grid.spec._expand import Expansion, expand_trials, resolve_source
 from paragrid.grid.spec._load import builtin_names, load_spec, read_spec
 from paragrid.grid.spec._model import (FOLD_SCHEMES, LEAVE_ONE_OUT, NUMBERS_VERSION, TOP_KEYS, Experiment,
-                                       Spec, TargetSettings, Trial, parse_source)
+                                       Resources, Spec, TargetSettings, Trial, parse_source)
 from paragrid.grid.spec._overrides import apply_architectures
 from paragrid.grid.spec._search_space import (ARCHITECTURE_KEYS, SPACE_KEYS, TRAINING_KEYS, Param,
                                               TuneSettings, baseline_point, optuna_distributions,
@@ -25,7 +26,7 @@ from paragrid.grid.spec._validate import validate
 
 __all__ = [
     "Expansion", "expand_trials", "resolve_source", "builtin_names", "load_spec", "read_spec",
-    "Experiment", "FOLD_SCHEMES", "LEAVE_ONE_OUT", "NUMBERS_VERSION", "Spec",
+    "Experiment", "Resources", "FOLD_SCHEMES", "LEAVE_ONE_OUT", "NUMBERS_VERSION", "Spec",
     "TOP_KEYS", "TargetSettings", "Trial", "parse_source", "apply_architectures",
     "ARCHITECTURE_KEYS", "Param", "SPACE_KEYS", "TRAINING_KEYS", "TuneSettings",
     "baseline_point", "optuna_distributions", "parse_tune_block", "validate"

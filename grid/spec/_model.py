@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import yaml
@@ -37,7 +37,6 @@ NORMALISATIONS = ("train", "corpus")
 
 DEFAULT_ARCHITECTURE = Architecture().to_dict()  # the paper's Table 1 (paragrid.models.config)
 DEFAULT_TRAINING = TrainSettings().to_dict()
-DEFAULT_RESOURCES = {"cpu": 1, "gpu": 0, "pack": "auto"}
 
 GRID_KEYS = ("targets", "methods", "sources", "budgets")
 TOP_KEYS = ("name", "description", "corpora", "task", *GRID_KEYS, "experiments", "k", "repeats",
@@ -59,6 +58,19 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 # ----------------------------------------------------------------------------- data classes
+
+@dataclass(frozen=True)
+class Resources:
+    """What one unit of work asks Ray for, and how many trials a pack holds. Not part of the spec
+    hash: adding GPUs or repacking never changes a number."""
+
+    cpu: float = 1           # CPU slots per unit (and torch threads)
+    gpu: float = 0           # GPUs per unit: a fraction (0.25) shares a device, a whole number takes several
+    pack: int | str = "auto"  # trials per pack, or "auto" (paragrid.grid.plan's pack_size)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -98,7 +110,7 @@ class Spec:
     normalisation: str
     architecture: Architecture
     training: TrainSettings
-    resources: dict[str, float]
+    resources: Resources
     storage: str | None
     max_failures: int
     description: str = ""
@@ -132,7 +144,7 @@ class Spec:
             for e in self.experiments}
         doc.update(k=self.k, repeats=self.repeats, seed=self.seed, fold_scheme=self.fold_scheme,
                    normalisation=self.normalisation, architecture=self.architecture.to_dict(),
-                   training=self.training.to_dict(), resources=dict(self.resources),
+                   training=self.training.to_dict(), resources=self.resources.to_dict(),
                    max_failures=self.max_failures)
         if self.storage is not None:
             doc["storage"] = self.storage

@@ -13,9 +13,9 @@ from paragrid.errors import UserError
 from paragrid.grid.spec._checks import (as_int as _int, as_list as _list, as_num as _num, as_str as _str,
                                         check_keys as _check_keys, one_of as _one_of)
 from paragrid.grid.spec._loo import leave_one_out_k, leave_one_out_repeats
-from paragrid.grid.spec._model import (_NAME, DEFAULT_ARCHITECTURE, DEFAULT_RESOURCES, DEFAULT_TRAINING,
-                                       FOLD_SCHEMES, GRID_KEYS, NORMALISATIONS, REQUIRED, SPEAKER_DISJOINT,
-                                       TOP_KEYS, Experiment, Spec, parse_source)
+from paragrid.grid.spec._model import (_NAME, DEFAULT_ARCHITECTURE, DEFAULT_TRAINING, FOLD_SCHEMES, GRID_KEYS,
+                                       NORMALISATIONS, REQUIRED, SPEAKER_DISJOINT, TOP_KEYS, Experiment,
+                                       Resources, Spec, parse_source)
 from paragrid.grid.spec._search_space import parse_tune_block
 from paragrid.models.config import (ACTIVATIONS, INITS, METHODS, OPTIMIZERS, UPDATES, Architecture,
                                     TrainSettings)
@@ -153,7 +153,7 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
         # `paragrid tune` reads this block; `paragrid run` only checks it so a typo fails early.
         parse_tune_block(doc["tune"], where, optimizer=tr.optimizer)
 
-    res = _block(doc, "resources", DEFAULT_RESOURCES, where)
+    res = _block(doc, "resources", Resources().to_dict(), where)
     res["cpu"] = _num(res["cpu"], "resources.cpu", where, 0.0, strict=True)
     res["gpu"] = _num(res["gpu"], "resources.gpu", where, 0.0)
     if res["pack"] != "auto":
@@ -189,7 +189,7 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
                 experiments=tuple(experiments), k=spec["k"], repeats=spec["repeats"],
                 seed=spec["seed"], fold_scheme=spec["fold_scheme"],
                 normalisation=spec["normalisation"], architecture=arch, training=tr,
-                resources=res, storage=storage, max_failures=max_failures,
+                resources=Resources(**res), storage=storage, max_failures=max_failures,
                 description=description.strip())
 
 

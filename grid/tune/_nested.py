@@ -150,7 +150,7 @@ def _print_cost(plans: list[CorpusPlan], ctx, spec, settings: TuneSettings, conc
 
     arch, train_settings = trial_settings(timing_point(spec, settings), spec, settings)
     t_epoch = seconds_per_epoch(inner_data_of(streams[0].job, ctx).data, arch, train_settings,
-                                threads=int(spec.resources["cpu"]))
+                                threads=int(spec.resources.cpu))
     ctx.cache.clear()  # built on the workers, not shipped
     width = max(1, min(concurrent, len(streams)))
     estimate = estimate_s(epochs, t_epoch, search_left + len(streams), width)

@@ -155,7 +155,7 @@ def tune_trainable(config: dict, *, ctx: TrialContext) -> None:
     from ray import tune  # heavy: ray
 
 
-    torch.set_num_threads(max(1, int(ctx.spec.resources["cpu"])))  # as the grid's trials do
+    torch.set_num_threads(max(1, int(ctx.spec.resources.cpu)))  # as the grid's trials do
     device = "cuda" if ray.get_gpu_ids() else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES to ours
     job: Job = config["job"]
     if job.kind == "outer":

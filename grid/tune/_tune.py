@@ -170,7 +170,7 @@ def _cost(ctx: TrialContext, job: Job, trials: int, max_epochs: int, slots: int)
 
     data = inner_data_of(job, ctx).data
     arch, train_settings = trial_settings(timing_point(ctx.spec, ctx.settings), ctx.spec, ctx.settings)
-    t_epoch = seconds_per_epoch(data, arch, train_settings, threads=int(ctx.spec.resources["cpu"]))
+    t_epoch = seconds_per_epoch(data, arch, train_settings, threads=int(ctx.spec.resources.cpu))
     ctx.cache.clear()  # built on the workers, not shipped
     epochs = trials * max_epochs
     estimate = estimate_s(epochs, t_epoch, trials, slots)

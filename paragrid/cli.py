@@ -34,7 +34,6 @@ def _cmd_synth(args: argparse.Namespace) -> None:
 
 
 def _cmd_features(args: argparse.Namespace) -> None:
-
     from paragrid.features.corpora import CorpusWarning, load_corpus  # heavy: pandas, soundfile
     from paragrid.features.extract import extract_features  # heavy: pandas, opensmile
 

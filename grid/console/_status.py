@@ -67,7 +67,6 @@ class StatusLine:
             return
         self._last_live = self.clock()
         if self._bar is None:  # leave=False: the permanent lines tell the story once it ends
-
             self._bar = tqdm(total=total, initial=n, file=self._stream(), dynamic_ncols=True, leave=False,
                              desc=desc, postfix=postfix,
                              bar_format="{desc} {percentage:3.0f}%|{bar:12}| {n_fmt}/{total_fmt}{postfix}")

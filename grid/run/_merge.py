@@ -42,7 +42,6 @@ class Merger:
 
     # -- what is on disk already
     def _part_files(self, folder: str, prefix: str) -> list[str]:
-
         st = self.run.storage
         sel = pafs.FileSelector(st.path(*self.run.at(folder)), allow_not_found=True)
         return sorted(i.path for i in st.fs.get_file_info(sel)
@@ -65,7 +64,6 @@ class Merger:
             self._clear()
 
     def _is_dir(self, name: str) -> bool:
-
         st = self.run.storage
         return st.fs.get_file_info(st.path(*self.run.at(name))).type == pafs.FileType.Directory
 

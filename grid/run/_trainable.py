@@ -93,8 +93,6 @@ def run_unit(config: dict, ctx: WorkerContext) -> None:
 
 
 def _source(unit: Unit, ctx: WorkerContext, storage: Storage, device: str, node: str, t_enter: float) -> dict:
-
-
     models = ModelStore(storage)
     metas = {}
     for job in unit.jobs:  # stored by an earlier attempt or run: its record is enough

@@ -141,7 +141,6 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
     spec["fold_scheme"] = _one_of(doc.get("fold_scheme", "speaker-stratified"), FOLD_SCHEMES,
                                   "fold_scheme", where)
     if spec["fold_scheme"] not in FOLD_SCHEMES[:2]:  # leave-one-out: k = number of units, 1 repeat
-
         spec["k"] = leave_one_out_k(spec["fold_scheme"], doc.get("k"), corpora, where)
         spec["repeats"] = leave_one_out_repeats(spec["fold_scheme"], doc.get("repeats"), where)
     spec["normalisation"] = _one_of(doc.get("normalisation", "train"), NORMALISATIONS,

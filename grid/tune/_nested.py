@@ -97,7 +97,6 @@ def plan_corpus(spec, corpus, settings: TuneSettings, corpus_dir: Path, steps: I
     """Open (or resume) the study of every unfinished wanted step; finished steps are skipped."""
     import optuna  # heavy: optuna
 
-
     corpus_dir.mkdir(parents=True, exist_ok=True)
     all_steps = [(r, i) for r in range(spec.repeats) for i in range(spec.k)]
     wanted = list(steps) if steps is not None else all_steps

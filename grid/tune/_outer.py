@@ -20,6 +20,7 @@ import json
 import math
 import socket
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,6 @@ from paragrid.grid.data import FoldSteps, classes_of, encode, repeat_seed, zscor
 from paragrid.grid.spec import ARCHITECTURE_KEYS, TRAINING_KEYS
 from paragrid.grid.store import NestedResultRow, frame
 from paragrid.grid.tune._study import Job
-from paragrid.models.config import Architecture, TrainSettings
 from paragrid.models.options import Pack, Run
 
 ORIGIN = "tuned-nested"
@@ -36,8 +36,8 @@ ORIGIN = "tuned-nested"
 
 def outer_settings(job: Job, spec):
     """(Architecture, TrainSettings) of the outer network: the choice over the spec's settings."""
-    arch = Architecture(**{**spec.architecture.to_dict(), **{k: job.params[k] for k in ARCHITECTURE_KEYS}})
-    training = TrainSettings(**{**spec.training.to_dict(), **{k: job.params[k] for k in TRAINING_KEYS}})
+    arch = replace(spec.architecture, **{k: job.params[k] for k in ARCHITECTURE_KEYS})
+    training = replace(spec.training, **{k: job.params[k] for k in TRAINING_KEYS})
     return arch, training
 
 

@@ -49,7 +49,7 @@ class Job:
 
 def fixed_values(spec, settings: TuneSettings) -> dict:
     """Values of the parameters that are not searched (the spec's, or the block's fixed ones)."""
-    base = {**spec.architecture.to_dict(), **{k: spec.training.to_dict()[k] for k in TRAINING_KEYS}}
+    base = {**spec.architecture.to_dict(), **{k: getattr(spec.training, k) for k in TRAINING_KEYS}}
     return {k: settings.fixed.get(k, base[k]) for k in SPACE_KEYS if k not in settings.searched}
 
 

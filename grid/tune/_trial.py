@@ -16,7 +16,7 @@ import logging
 import socket
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -26,7 +26,6 @@ from paragrid.grid.tune._data import HELD_OUT_FOLD, inner_cv
 from paragrid.grid.tune._outer import run_outer_job
 from paragrid.grid.tune._spec import max_epochs_of
 from paragrid.grid.tune._study import METRIC, Job
-from paragrid.models.config import Architecture, TrainSettings
 from paragrid.models.options import Pack, Run
 
 Report = Callable[[dict], None]
@@ -57,11 +56,12 @@ def report_stride(max_epochs: int, reports: int = 100) -> int:
 def trial_settings(config: dict, spec, settings: TuneSettings):
     """(Architecture, TrainSettings) of a trial: its sampled values over the spec's."""
     values = {**spec.architecture.to_dict(), **spec.training.to_dict(), **settings.fixed, **config}
-    arch = Architecture(**{**spec.architecture.to_dict(), **{k: values[k] for k in ARCHITECTURE_KEYS}})
-    training = {**spec.training.to_dict(), **{k: values[k] for k in TRAINING_KEYS}}
-    training["max_epochs"] = max_epochs_of(spec, settings)
-    training["curve_stride"] = training["max_epochs"]  # curves are not kept: record as little as possible
-    return arch, TrainSettings(**training)
+    max_epochs = max_epochs_of(spec, settings)
+    arch = replace(spec.architecture, **{k: values[k] for k in ARCHITECTURE_KEYS})
+    # curves are not kept: curve_stride = max_epochs records as little as possible
+    training = replace(spec.training, **{k: values[k] for k in TRAINING_KEYS}, max_epochs=max_epochs,
+                       curve_stride=max_epochs)
+    return arch, training
 
 
 class Reporter:
@@ -153,7 +153,6 @@ def tune_trainable(config: dict, *, ctx: TrialContext) -> None:
     import ray  # heavy: ray
     import torch  # heavy: torch
     from ray import tune  # heavy: ray
-
 
     torch.set_num_threads(max(1, int(ctx.spec.resources.cpu)))  # as the grid's trials do
     device = "cuda" if ray.get_gpu_ids() else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES to ours

@@ -214,7 +214,6 @@ def run_tuning(spec: str, storage: str = "runs", address: str | None = None, ver
     """
     import optuna  # heavy: optuna
 
-
     parsed, tune_raw = load_tuning_spec(spec, features_dir)
     settings = tuning_settings(parsed, tune_raw, {"num_samples": num_samples, "time_budget_s": time_budget_s,
                                                   "max_concurrent": max_concurrent})

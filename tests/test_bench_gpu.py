@@ -6,12 +6,13 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -33,8 +34,8 @@ def test_tiny_run_prints_positive_finite_figures(capsys):
     assert "| F | adam fused slices (ms/step) | adam masked (ms/step) |" in out
     printed = result_line(out)
     assert printed["grid"] is None and printed["tiny"] is True
-    assert set(printed["modes"]) == {"reference", "stacked", "pack 6", "pack 12"}
-    assert {m["folds"] for m in printed["modes"].values()} == {3, 6, 12}
+    assert set(printed["modes"]) == {"reference", "stacked", "pack 6", "pack 12", "pack 24"}
+    assert {m["folds"] for m in printed["modes"].values()} == {3, 6, 12, 24}
     for m in printed["modes"].values():
         for key in ("fold_epochs_per_s", "epoch_s", "gflops", "state_bytes_per_fold"):
             assert math.isfinite(m[key]) and m[key] > 0, (key, m)
@@ -48,21 +49,46 @@ def test_tiny_run_prints_positive_finite_figures(capsys):
     assert torch.get_num_threads() == threads                # in-process runs leave settings as they were
 
 
-def test_grid_spec_is_paper_table2_on_the_synthetic_corpora_with_a_gpu_share(tmp_path):
-    gpu = importlib.import_module("gpu")
-    path, doc = gpu.grid_spec(tmp_path, 1, "cuda")
-    written = yaml.safe_load(path.read_text())
-    assert written == doc and written["repeats"] == 1 and written["k"] == 10
-    assert written["training"]["max_epochs"] == 600 and written["training"]["patience"] is None
-    assert set(written["corpora"]) == {"synth-a", "synth-b"}
-    assert written["resources"]["gpu"] == 0.25
-    _, cpu_doc = gpu.grid_spec(tmp_path / "cpu", 2, "cpu")
-    assert cpu_doc["resources"].get("gpu", 0) == 0 and cpu_doc["repeats"] == 2
+def test_grid_doc_is_paper_table2_on_the_stand_in_corpora():
+    grid = importlib.import_module("gpu_grid")
+    doc = grid.grid_doc(2, "cuda")
+    assert doc["repeats"] == 2 and doc["k"] == 10 and set(doc["corpora"]) == {"synth-a", "synth-b"}
+    assert doc["training"]["max_epochs"] == 600 and doc["training"]["patience"] is None
+    assert doc["methods"] == ["dnn", "ptft", "prognet"] and doc["resources"]["gpu"] == 1
+    assert grid.grid_doc(1, "cpu")["resources"]["gpu"] == 0
 
 
-def test_grid_part_is_on_by_default_only_on_a_gpu():
+def test_grid_part_is_on_by_default():
     gpu = importlib.import_module("gpu")
-    assert gpu.parse_args(["--device", "cpu"]).grid is False
-    assert gpu.parse_args(["--device", "cuda", "--tiny"]).grid is False
-    assert gpu.parse_args(["--device", "cuda"]).grid is True
+    assert gpu.parse_args(["--device", "cpu"]).grid is True
     assert gpu.parse_args(["--device", "cuda", "--no-grid"]).grid is False
+    full = gpu.parse_args(["--device", "cuda"])
+    assert full.packs == [100, 1000, 10000] and full.utterances == 5000 and full.grid_max_epochs is None
+
+
+BLOCKED = ("ray", "opensmile", "optuna", "plotly", "mlflow")
+
+
+@pytest.mark.slow
+def test_tiny_run_end_to_end_without_ray_opensmile_optuna_plotly_mlflow(tmp_path):
+    """What a stock PyTorch GPU image runs: the whole script, grid part included, with the
+    packages that image lacks made unimportable (tests/blocked_imports/sitecustomize.py)."""
+    root = BENCH.parent
+    env = {**os.environ, "PYTHONPATH": str(root / "tests" / "blocked_imports")}
+    probe = subprocess.run([sys.executable, "-c", "import ray"], env=env, capture_output=True, text=True)
+    assert probe.returncode != 0 and "blocked" in probe.stderr          # the blocker is in force
+    out = tmp_path / "gpu.json"
+    done = subprocess.run([sys.executable, str(BENCH / "gpu.py"), "--tiny", "--device", "cpu", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300, cwd=root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    written = json.loads(out.read_text())
+    assert written == result_line(done.stdout)
+    g = written["grid"]
+    assert g["features"].startswith("stand-in features") and "stand-in features" in done.stdout
+    # paper-table2 at one repeat: 2 targets x (1 dnn + 2 sources x 2 methods) trials, k rows each,
+    # and every stage ran, sources first
+    assert g["trials"] == 10 and g["result_rows"] == 10 * g["k"]
+    assert list(g["stages"]) == ["source models", "transfer trials", "dnn baselines"]
+    assert g["stages"]["source models"]["trials_or_models"] == 4
+    assert g["extrapolated"] is True and g["full_grid_s"] == pytest.approx(10 * g["units_s"])
+    assert set(written["modes"]) == {"reference", "stacked", "pack 6", "pack 12", "pack 24"}

@@ -3,7 +3,7 @@
 The steps, one module each:
   plan      (grid/plan/_plan.py)      spec + corpora -> trials, what is finished, units of work (packs)
   schedule  (grid/run/_schedule.py)  the Ray session and ONE Tune run over the units, sources first
-  work      (grid/run/_trainable.py) on a worker: train a unit, write each trial's files, report
+  work      (grid/work, wrapped by grid/run/_trainable.py) on a worker: train a unit, write each trial's files, report
   merge     (grid/run/_merge.py)     finished trials' files -> the run's tables, linear in the work
   console   (grid/run/_progress.py, grid/console/)  plan, progress, ETA; Ray's noise to a log file
 This module only strings them together. A re-run skips every trial whose files exist with the
@@ -36,9 +36,10 @@ from paragrid.grid.run._merge import Merger
 from paragrid.grid.run._progress import GridProgress, ProgressHooks
 from paragrid.grid.run._schedule import run_tune
 from paragrid.grid.run._tracking import Tracking, callbacks, parse_track
-from paragrid.grid.run._trainable import FAULT_ENV, USER_FAULT_ENV, WorkerContext, error_parts, run_unit
+from paragrid.grid.run._trainable import run_unit
 from paragrid.grid.spec import load_spec
 from paragrid.grid.store import RunDir, RunLock
+from paragrid.grid.work import FAULT_ENV, USER_FAULT_ENV, WorkerContext, error_parts
 
 
 class TrialsFailed(UserError):

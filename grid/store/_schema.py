@@ -82,6 +82,7 @@ class ResultRow:
     test_unit: str | None         # leave-one-out schemes only
     val_unit: str | None
     rng: str
+    gpu_id: str | None            # the GPU id(s) Ray assigned the unit (None on the CPU)
 
 
 @dataclass(frozen=True)

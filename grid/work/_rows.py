@@ -87,7 +87,7 @@ def result_rows(rec: TrialRecord, out, spec: Spec, spec_hash: str, hostname: str
             test_unit=rec.steps.test_unit[f] if rec.steps.test_unit else None,
             val_unit=rec.steps.val_unit[f] if rec.steps.val_unit else None,
             rng=out.rng,  # the random-stream kind (models/streams.py)
-            gpu_id=rec.gpu_id,
+            precision=s.precision, gpu_id=rec.gpu_id,
         ))
     return rows
 

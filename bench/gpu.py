@@ -50,6 +50,9 @@ def parse_args(argv=None):
     ap.add_argument("--device", default=None, help="cuda, cuda:N or cpu (default: cuda if available)")
     ap.add_argument("--tiny", action="store_true", help="a tiny size that runs on the CPU in seconds")
     ap.add_argument("--out", default=None, help="also write the figures (JSON) to this file")
+    ap.add_argument("--calibration", default=None,
+                    help="on a GPU, write the measured device bytes per fold-model here (default gpu-calibration.json; "
+                         "PARAGRID_GPU_CALIBRATION=FILE makes resources.pack: auto use it)")
     ap.add_argument("--no-grid", dest="grid", action="store_false", default=True, help="skip the paper-table2 part")
     ap.add_argument("--grid-repeats", type=int, default=None,
                     help="repeats of paper-table2 to run (default 2 of 10 on a GPU, extrapolated; tiny 1)")
@@ -175,6 +178,26 @@ def choices(args, arch, settings) -> dict:
     return out
 
 
+# ---- memory calibration for resources.pack: auto -------------------------------------------------
+def calibration_doc(args, modes: dict, device_name: str) -> dict | None:
+    """The measured device bytes per fold-model of the largest pack next to the planner's analytic
+    estimate at the same shape (paragrid.grid.plan.read_gpu_calibration reads it); None without a
+    measurement (the CPU has no device-memory counter)."""
+    from paragrid.grid.plan import bytes_per_fold_model
+
+    largest = f"pack {max(args.packs)}"
+    measured = modes.get(largest, {}).get("device_bytes_per_fold", float("nan"))
+    if not math.isfinite(measured) or measured <= 0:
+        return None
+    analytic = bytes_per_fold_model(n_rows=args.n, n_in=88, width=args.width, layers=args.layers, n_classes=4,
+                                    batch_size=args.batch)
+    return {"device_name": device_name, "torch": torch.__version__, "measured_at": largest,
+            "shape": {"n_rows": args.n, "n_in": 88, "width": args.width, "layers": args.layers, "n_classes": 4,
+                      "batch_size": args.batch},
+            "measured_bytes_per_fold_model": measured, "analytic_bytes_per_fold_model": float(analytic),
+            "scale": measured / analytic}
+
+
 # ---- report ---------------------------------------------------------------------------------------
 def run(args) -> dict:
     from paragrid.models.config import Architecture, TrainSettings
@@ -188,6 +211,11 @@ def run(args) -> dict:
     peak = max(max(p["single"], p["batched"]) for p in peaks)
     modes = {} if args.no_throughput else throughput(args, arch, settings)
     parts = choices(args, arch, settings)
+    cal = calibration_doc(args, modes, torch.cuda.get_device_name(args.device)) \
+        if args.device.startswith("cuda") else None
+    if cal:
+        Path(args.calibration or "gpu-calibration.json").write_text(json.dumps(cal, indent=1) + "\n")
+    args.fold_bytes_scale = cal["scale"] if cal else 1.0
     grid_out = run_grid_units(args, args.device) if args.grid else None
     load1 = benchlib.load()
 
@@ -206,7 +234,11 @@ def run(args) -> dict:
              f"splits; fold-epochs/s at the margin over {args.epochs} epoch(s) after a warm-up call",
              f"matmul peak: best of (B, W) x (W, W) and (F, B, W) x (F, W, W) at F in {sizes}: {peak:.0f} GFLOP/s"
              + (f"; TF32 matmul allowed: {torch.backends.cuda.matmul.allow_tf32}" if args.device.startswith("cuda") else ""),
-             "state MiB per fold-model: counted (weights, two Adam moments, gradient, best copy, float32)"]
+             "state MiB per fold-model: counted (weights, two Adam moments, gradient, best copy, float32)",
+             (f"device memory per fold-model of {cal['measured_at']}: {cal['measured_bytes_per_fold_model'] / 2**20:.2f} MiB "
+              f"measured, {cal['scale']:.2f} x the planner's analytic estimate; written to "
+              f"{args.calibration or 'gpu-calibration.json'} (PARAGRID_GPU_CALIBRATION=FILE: resources.pack: auto uses it)")
+             if cal else "device memory per fold-model: not measured (no device-memory counter on the CPU)"]
     if grid_out:
         g = grid_out
         how = (f"{g['repeats']} of 10 repeats run, the full grid EXTRAPOLATED linearly: {g['full_grid_s']:.0f} s"
@@ -222,6 +254,7 @@ def run(args) -> dict:
                             body + "\n\n" + "\n".join(f"- {n}" for n in notes))
     result = {"bench": "gpu", "machine": info, "tiny": args.tiny, "modes": modes, "peak_gflops": peak,
               "choices_ms": {str(k): v for k, v in parts.items()}, "grid": grid_out,
+              "memory_calibration": cal,
               "pack_over_reference": {n: m["fold_epochs_per_s"] / ref for n, m in modes.items()},
               "load": [load0, load1]}
     plain = json.loads(json.dumps(result, default=float))

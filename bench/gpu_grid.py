@@ -13,7 +13,8 @@ parquets of 88 float64 columns are ~7 MB each, small enough to travel with the r
 Planning is paragrid's own (plan_grid, make_units: source packs first, then transfer packs, then
 DNN packs, in that order, so every pack finds its source models stored), with one slot that owns
 the whole device: on a GPU `resources.pack: auto` sizes packs from the device's memory; on the CPU
-(--tiny) as on any CPU run. Units run one after another in this process; each unit's wall time is
+(--tiny) as on any CPU run. On a GPU the packs are sized with the device memory per fold-model
+bench/gpu.py measured just before (its calibration's scale). Units run one after another in this process; each unit's wall time is
 recorded, and the total is the grid's GPU time on one device.
 """
 
@@ -96,7 +97,7 @@ def run_grid_units(args, device: str) -> dict:
     to_train, _ = sources_to_train(plan)
     gpu = 1.0 if device.startswith("cuda") else 0.0
     device_bytes = torch.cuda.get_device_properties(device).total_memory if gpu else None
-    policy = PackPolicy(setting=s.resources.pack, gpu=gpu, slots=1,
+    policy = PackPolicy(setting=s.resources.pack, gpu=gpu, slots=1, fold_bytes_scale=getattr(args, "fold_bytes_scale", 1.0),
                         **({"device_bytes": device_bytes} if device_bytes else {}))
     units = make_units(plan, to_train, CostModel(s, plan.corpora, None), policy)
     plan_s = time.perf_counter() - t

@@ -92,3 +92,29 @@ def test_tiny_run_end_to_end_without_ray_opensmile_optuna_plotly_mlflow(tmp_path
     assert g["stages"]["source models"]["trials_or_models"] == 4
     assert g["extrapolated"] is True and g["full_grid_s"] == pytest.approx(10 * g["units_s"])
     assert set(written["modes"]) == {"reference", "stacked", "pack 6", "pack 12", "pack 24"}
+
+
+def test_memory_calibration_from_an_injected_measurement_sizes_gpu_packs(tmp_path, monkeypatch):
+    """The CPU has no device-memory counter, so the measurement is injected: bench/gpu.py's
+    calibration file makes resources.pack: auto size GPU packs with the measured bytes."""
+    from paragrid.errors import UserError
+    from paragrid.grid.plan import GPU_CALIBRATION_ENV, PackPolicy, pack_size, read_gpu_calibration
+
+    gpu = importlib.import_module("gpu")
+    args = gpu.parse_args(["--device", "cpu"])
+    assert gpu.calibration_doc(args, {"pack 10000": {"device_bytes_per_fold": float("nan")}}, "cpu") is None
+    cal = gpu.calibration_doc(args, {"pack 10000": {"device_bytes_per_fold": 3e6}}, "Injected GPU")
+    assert cal["measured_bytes_per_fold_model"] == 3e6 and cal["scale"] == pytest.approx(3e6 / cal["analytic_bytes_per_fold_model"])
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps({**cal, "measured_bytes_per_fold_model": 2 * cal["analytic_bytes_per_fold_model"]}))
+    monkeypatch.setenv(GPU_CALIBRATION_ENV, str(path))
+    read = read_gpu_calibration()
+    assert read.device_name == "Injected GPU" and read.scale == pytest.approx(2.0)
+    plain = PackPolicy(setting="auto", gpu=0.25, slots=1, device_bytes=1 << 30)
+    measured = PackPolicy(setting="auto", gpu=0.25, slots=1, device_bytes=1 << 30, fold_bytes_scale=read.scale)
+    n_plain = pack_size(plain, 10_000, 1, None, 10, 1 << 20)
+    n_measured = pack_size(measured, 10_000, 1, None, 10, 1 << 20)
+    assert n_plain == 12 and n_measured == 6                 # 0.5 x 0.25 GiB / (10 x 1 MiB), then / 2
+    path.write_text("{}")
+    with pytest.raises(UserError, match=GPU_CALIBRATION_ENV):
+        read_gpu_calibration()

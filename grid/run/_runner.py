@@ -31,7 +31,7 @@ from paragrid.errors import UserError
 from paragrid.grid.console import StatusLine, fit_resources, fmt_duration, ray_output_to, ray_session
 from paragrid.grid.plan import (DNN_STAGE, SOURCE_STAGE, TRANSFER_STAGE, CalibrationThread, CostModel,
                                 PackPolicy, Plan, SourceJob, Unit, find_finished, make_units, plan_grid,
-                                sources_to_train)
+                                read_gpu_calibration, sources_to_train)
 from paragrid.grid.run._merge import Merger
 from paragrid.grid.run._progress import GridProgress, ProgressHooks
 from paragrid.grid.run._schedule import run_tune
@@ -138,7 +138,12 @@ def _schedule(session: _Session) -> tuple[list[tuple[str, str, str]], int]:
             say(f"Ray's own output goes to {con.log_path} (-v shows it here)")
         slots = fit_resources(s, ray, say)
         costs = CostModel(s, plan.corpora, session.calibration.get(say))
-        policy = PackPolicy(setting=s.resources.pack, gpu=slots.gpu, slots=slots.count)
+        gpu_cal = read_gpu_calibration() if slots.gpu else None
+        if gpu_cal:
+            say(f"GPU packs sized with memory measured on {gpu_cal.device_name} ({gpu_cal.path}: "
+                f"{gpu_cal.scale:.2f} x the analytic estimate)")
+        policy = PackPolicy(setting=s.resources.pack, gpu=slots.gpu, slots=slots.count,
+                            fold_bytes_scale=gpu_cal.scale if gpu_cal else 1.0)
         units = make_units(plan, session.to_train, costs, policy)
         _print_plan(plan, units, stored, say)
         _print_estimate(units, slots.count, slots.gpu, say)

@@ -62,6 +62,9 @@ def parse_args(argv=None):
                     help="features prepared beforehand: DIR/synth-a.parquet and DIR/synth-b.parquet")
     ap.add_argument("--grid-max-epochs", type=int, default=None,
                     help="override paper-table2's 600 epochs (tiny: 2; not the paper's figure)")
+    ap.add_argument("--grid-budget-s", type=float, default=None,
+                    help="stop starting grid units after this many seconds (default 180 on a GPU, none with --tiny); "
+                         "an unfinished grid reports what ran and no full-grid figure")
     ap.add_argument("--grid-k", type=int, default=None, help="override paper-table2's k = 10 (tiny: 4)")
     ap.add_argument("--epochs", type=int, default=None, help="timed epochs per call (default 3, tiny 1)")
     ap.add_argument("--packs", type=lambda v: [int(p) for p in v.split(",")], default=None,
@@ -77,7 +80,7 @@ def parse_args(argv=None):
     size = dict(n=120, k=3, width=16, layers=2, batch=32, packs=[6, 12, 24], epochs=2, grid_repeats=1,
                 utterances=60, grid_max_epochs=2, grid_k=4) if args.tiny else \
         dict(n=5000, k=10, width=256, layers=4, batch=256, packs=[100, 1000, 10000], epochs=3, grid_repeats=2,
-             utterances=5000)
+             utterances=5000, grid_budget_s=180.0)
     for key, value in size.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
@@ -122,10 +125,15 @@ def throughput(args, arch, settings) -> dict:
     from paragrid.models.reference import train_folds_reference
     from paragrid.models.train import train_folds
 
-    modes = [("reference", train_folds_reference, args.k), ("stacked", train_folds, args.k)]
-    modes += [(f"pack {p}", train_folds, p) for p in args.packs]
+    from dataclasses import replace
+
+    modes = [("reference", train_folds_reference, args.k, settings), ("stacked", train_folds, args.k, settings)]
+    modes += [(f"pack {p}", train_folds, p, settings) for p in args.packs]
+    if args.device.startswith("cuda"):     # training.precision: tf32 at a pack size of 1,000 (or the largest below)
+        p = max([q for q in args.packs if q <= 1000] or args.packs[:1])
+        modes.append((f"pack {p} tf32", train_folds, p, replace(settings, precision="tf32")))
     out = {}
-    for name, fn, folds in modes:
+    for name, fn, folds, settings in modes:
         data = pack_data(args, folds)
         kw = {} if folds == args.k else dict(pack=Pack(seeds=np.repeat(np.arange(folds // args.k), args.k),
                                                        fold_ids=np.tile(np.arange(args.k), folds // args.k)))
@@ -178,6 +186,47 @@ def choices(args, arch, settings) -> dict:
     return out
 
 
+# ---- torch.compile / CUDA graphs on the training step --------------------------------------------
+def compile_step(args, arch, folds: int) -> dict:
+    """ms per training step (forward, loss, gradients of F fold-models; bench/compile_check.py's
+    step, on --device) eager vs torch.compile, and on CUDA vs mode "reduce-overhead" (CUDA
+    graphs). The trainer stays eager unless this measures a gain. The CPU smoke run uses the
+    "eager" backend (plumbing only: inductor's C++ build takes minutes on a small CPU)."""
+    import torch.nn.functional as F
+
+    from paragrid.models.nets import build_model, forward
+
+    dev = torch.device(args.device)
+    model = build_model("dnn", arch, 88, 4, (), 0, range(folds)).to(dev)
+    params = [p.requires_grad_(True) for p in model.params.values()]
+    x = torch.randn(folds, args.batch, 88, device=dev)
+    y = torch.randint(0, 4, (folds * args.batch,), device=dev)
+    keep = (torch.rand(folds, arch.layers, args.batch, arch.width, device=dev) >= 0.5).float() * 2.0
+
+    def loss_fn(x, keep, y):
+        return F.cross_entropy(forward(model, x, keep).flatten(0, 1), y)
+
+    cuda = args.device.startswith("cuda")
+    variants = {"eager": loss_fn}
+    variants["compiled"] = (lambda: torch.compile(loss_fn)) if cuda else (lambda: torch.compile(loss_fn, backend="eager"))
+    if cuda:
+        variants["compiled, CUDA graphs"] = lambda: torch.compile(loss_fn, mode="reduce-overhead")
+    out = {"folds": folds}
+    for name, make in variants.items():
+        try:
+            fn = make if name == "eager" else make()
+            t = time.perf_counter()
+            torch.autograd.grad(fn(x, keep, y), params)
+            benchlib.sync(args.device)
+            first_s = time.perf_counter() - t
+            best = benchlib.best_of(lambda: torch.autograd.grad(fn(x, keep, y), params), 3, reps=5,
+                                    device=args.device)[0]
+            out[name] = {"ms_per_step": 1e3 * best, "first_call_s": first_s}
+        except Exception as err:  # noqa: BLE001 - a compiler failure is a finding, not a crash of the run
+            out[name] = {"failed": f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"}
+    return out
+
+
 # ---- memory calibration for resources.pack: auto -------------------------------------------------
 def calibration_doc(args, modes: dict, device_name: str) -> dict | None:
     """The measured device bytes per fold-model of the largest pack next to the planner's analytic
@@ -209,19 +258,32 @@ def run(args) -> dict:
     sizes = sorted({args.k, max(args.packs)})
     peaks = [matmul_peak(args.device, f, args.batch, args.width) for f in sizes]
     peak = max(max(p["single"], p["batched"]) for p in peaks)
+    peak_tf32 = None
+    if args.device.startswith("cuda"):     # the same products with TF32 tensor cores allowed
+        before = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("high")
+        try:
+            peak_tf32 = max(max(p["single"], p["batched"]) for p in
+                            [matmul_peak(args.device, f, args.batch, args.width) for f in sizes])
+        finally:
+            torch.set_float32_matmul_precision(before)
     modes = {} if args.no_throughput else throughput(args, arch, settings)
     parts = choices(args, arch, settings)
+    compiled = compile_step(args, arch, min(max(args.packs), 1000))
     cal = calibration_doc(args, modes, torch.cuda.get_device_name(args.device)) \
         if args.device.startswith("cuda") else None
     if cal:
         Path(args.calibration or "gpu-calibration.json").write_text(json.dumps(cal, indent=1) + "\n")
     args.fold_bytes_scale = cal["scale"] if cal else 1.0
-    grid_out = run_grid_units(args, args.device) if args.grid else None
+    try:
+        grid_out = run_grid_units(args, args.device) if args.grid else None
+    except Exception as err:  # noqa: BLE001 - keep the figures measured so far; the exit status says it failed
+        grid_out = {"failed": f"{type(err).__name__}: {' '.join(str(err).split())[:500]}"}
     load1 = benchlib.load()
 
     ref = modes["reference"]["fold_epochs_per_s"] if modes else float("nan")
     rows = [[name, m["folds"], m["fold_epochs_per_s"], f"{m['fold_epochs_per_s'] / ref:.1f}x", m["gflops"],
-             f"{100 * m['gflops'] / peak:.0f}%", m["setup_s"],
+             f"{100 * m['gflops'] / (peak_tf32 if name.endswith('tf32') else peak):.0f}%", m["setup_s"],
              "n/a (CPU)" if math.isnan(m["device_bytes_per_fold"]) else f"{m['device_bytes_per_fold'] / 2**20:.2f}",
              f"{m['state_bytes_per_fold'] / 2**20:.2f}"] for name, m in modes.items()]
     body = benchlib.md_table(["mode", "F", "fold-epochs/s", "vs reference", "GFLOP/s", "of matmul peak",
@@ -233,15 +295,25 @@ def run(args) -> dict:
              f"N = {args.n} random utterances, k = {args.k}; packs are trials of k folds with their own seeds and "
              f"splits; fold-epochs/s at the margin over {args.epochs} epoch(s) after a warm-up call",
              f"matmul peak: best of (B, W) x (W, W) and (F, B, W) x (F, W, W) at F in {sizes}: {peak:.0f} GFLOP/s"
-             + (f"; TF32 matmul allowed: {torch.backends.cuda.matmul.allow_tf32}" if args.device.startswith("cuda") else ""),
+             + (f"; with TF32 allowed (training.precision: tf32; its row is measured against this): {peak_tf32:.0f} GFLOP/s"
+                if peak_tf32 else "; TF32: CUDA only"),
+             "torch.compile of the training step (forward, loss, gradients; ms/step, first call s): " + "; ".join(
+                 f"{n} " + (v["failed"] if "failed" in v else f"{v['ms_per_step']:.3g} ms, {v['first_call_s']:.1f} s")
+                 for n, v in compiled.items() if n != "folds") + f" at F = {compiled['folds']}"
+             + ("" if args.device.startswith("cuda") else " (CPU: backend 'eager', plumbing only)")
+             + "; the trainer stays eager unless a GPU run measures a gain",
              "state MiB per fold-model: counted (weights, two Adam moments, gradient, best copy, float32)",
              (f"device memory per fold-model of {cal['measured_at']}: {cal['measured_bytes_per_fold_model'] / 2**20:.2f} MiB "
               f"measured, {cal['scale']:.2f} x the planner's analytic estimate; written to "
               f"{args.calibration or 'gpu-calibration.json'} (PARAGRID_GPU_CALIBRATION=FILE: resources.pack: auto uses it)")
              if cal else "device memory per fold-model: not measured (no device-memory counter on the CPU)"]
-    if grid_out:
+    if grid_out and "failed" in grid_out:
+        notes.append(f"paper-table2 grid part FAILED: {grid_out['failed']}")
+    elif grid_out:
         g = grid_out
-        how = (f"{g['repeats']} of 10 repeats run, the full grid EXTRAPOLATED linearly: {g['full_grid_s']:.0f} s"
+        how = (f"STOPPED at the {g['budget_s']:.0f} s budget after {g['units_run']} of {g['units']} units: no "
+               "full-grid figure" if not g["complete"] else
+               f"{g['repeats']} of 10 repeats run, the full grid EXTRAPOLATED linearly: {g['full_grid_s']:.0f} s"
                if g["extrapolated"] else f"the full grid: {g['units_s']:.0f} s")
         notes.append(f"paper-table2 on {g['features']} ({g['utterances']} utterances per corpus, k = {g['k']}, "
                      f"{g['max_epochs']} epochs, patience {g['patience']}), {g['units']} units ({g['trials']} trials, "
@@ -254,13 +326,15 @@ def run(args) -> dict:
                             body + "\n\n" + "\n".join(f"- {n}" for n in notes))
     result = {"bench": "gpu", "machine": info, "tiny": args.tiny, "modes": modes, "peak_gflops": peak,
               "choices_ms": {str(k): v for k, v in parts.items()}, "grid": grid_out,
-              "memory_calibration": cal,
+              "memory_calibration": cal, "peak_gflops_tf32": peak_tf32, "compile_step": compiled,
               "pack_over_reference": {n: m["fold_epochs_per_s"] / ref for n, m in modes.items()},
               "load": [load0, load1]}
     plain = json.loads(json.dumps(result, default=float))
     benchlib.emit(text, plain, args.record)
     if args.out:
         Path(args.out).write_text(json.dumps(plain, indent=1) + "\n")
+    if grid_out and "failed" in grid_out:
+        raise SystemExit(f"bench/gpu.py: the grid part failed ({grid_out['failed']}); the other figures were written")
     return result
 
 

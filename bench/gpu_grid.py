@@ -106,7 +106,12 @@ def run_grid_units(args, device: str) -> dict:
     choice = DeviceChoice(device, "0" if gpu else None, f"{socket.gethostname()} (in process)")
     per_stage: dict[str, dict] = {}
     t_units = time.perf_counter()
+    budget = args.grid_budget_s
+    ran = 0
     for unit in units:
+        if budget is not None and time.perf_counter() - t_units > budget:
+            break                    # out of time: what ran is reported, no full-grid figure is made up
+        ran += 1
         t = time.perf_counter()
         report = execute_unit(unit.id, ctx, choice)
         if report.get("user_error"):
@@ -121,10 +126,11 @@ def run_grid_units(args, device: str) -> dict:
         st["s"] += time.perf_counter() - t
     units_s = time.perf_counter() - t_units
     rows = sum(len(pd.read_parquet(p)) for p in (work / "runs" / s.name).rglob("results*.parquet"))
-    full = units_s * 10 / args.grid_repeats
+    complete = ran == len(units)
+    full = units_s * 10 / args.grid_repeats if complete else None
     return {"features": "given: " + str(features) if args.features_dir else "stand-in features (random, 88 wide)",
             "utterances": args.utterances, "repeats": args.grid_repeats, "k": s.k,
             "max_epochs": s.training_for(CORPORA[0]).max_epochs, "patience": s.training_for(CORPORA[0]).patience,
-            "units": len(units), "trials": len(plan.trials), "result_rows": rows, "stages": per_stage,
+            "units": len(units), "units_run": ran, "complete": complete, "budget_s": budget, "trials": len(plan.trials), "result_rows": rows, "stages": per_stage,
             "make_features_s": made_s, "plan_s": plan_s, "units_s": units_s, "full_grid_s": full,
             "extrapolated": args.grid_repeats != 10, "device": device, "workdir": str(work)}

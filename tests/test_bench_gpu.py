@@ -90,7 +90,9 @@ def test_tiny_run_end_to_end_without_ray_opensmile_optuna_plotly_mlflow(tmp_path
     assert g["trials"] == 10 and g["result_rows"] == 10 * g["k"]
     assert list(g["stages"]) == ["source models", "transfer trials", "dnn baselines"]
     assert g["stages"]["source models"]["trials_or_models"] == 4
+    assert g["complete"] is True and g["units_run"] == g["units"]
     assert g["extrapolated"] is True and g["full_grid_s"] == pytest.approx(10 * g["units_s"])
+    assert written["compile_step"]["compiled"]["ms_per_step"] > 0 and written["memory_calibration"] is None
     assert set(written["modes"]) == {"reference", "stacked", "pack 6", "pack 12", "pack 24"}
 
 

@@ -307,6 +307,9 @@ def run(args) -> dict:
               f"measured, {cal['scale']:.2f} x the planner's analytic estimate; written to "
               f"{args.calibration or 'gpu-calibration.json'} (PARAGRID_GPU_CALIBRATION=FILE: resources.pack: auto uses it)")
              if cal else "device memory per fold-model: not measured (no device-memory counter on the CPU)"]
+    if not args.device.startswith("cuda"):
+        notes.insert(0, "SMOKE RUN on the CPU: it checks that every code path runs; NOT a GPU figure (sizes are tiny "
+                        "and the CPU has no device-memory counter, TF32 or CUDA graphs)")
     if grid_out and "failed" in grid_out:
         notes.append(f"paper-table2 grid part FAILED: {grid_out['failed']}")
     elif grid_out:

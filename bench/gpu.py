@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from gpu_grid import run_grid_units
+from gpu_steps import choices, compile_step
 from train_throughput import flops, fold_masks, matmul_peak
 
 import benchlib
@@ -121,11 +122,10 @@ def timed_call(fn, data, arch, settings, epochs: int, device: str, **kw) -> tupl
 
 
 def throughput(args, arch, settings) -> dict:
-    from paragrid.models.options import Pack
+    from dataclasses import replace
+
     from paragrid.models.reference import train_folds_reference
     from paragrid.models.train import train_folds
-
-    from dataclasses import replace
 
     modes = [("reference", train_folds_reference, args.k, settings), ("stacked", train_folds, args.k, settings)]
     modes += [(f"pack {p}", train_folds, p, settings) for p in args.packs]
@@ -134,97 +134,37 @@ def throughput(args, arch, settings) -> dict:
         modes.append((f"pack {p} tf32", train_folds, p, replace(settings, precision="tf32")))
     out = {}
     for name, fn, folds, settings in modes:
-        data = pack_data(args, folds)
-        kw = {} if folds == args.k else dict(pack=Pack(seeds=np.repeat(np.arange(folds // args.k), args.k),
-                                                       fold_ids=np.tile(np.arange(args.k), folds // args.k)))
-        timed_call(fn, data, arch, settings, 1, args.device, **kw)                     # warm-up
-        reps = 3 if args.tiny else 1     # the CPU smoke run: the best of 3, so load noise cannot invert the margin
-        t1 = min(timed_call(fn, data, arch, settings, 1, args.device, **kw)[0] for _ in range(reps))
-        t2, peak = min(timed_call(fn, data, arch, settings, 1 + args.epochs, args.device, **kw) for _ in range(reps))
-        per_epoch = max(t2 - t1, 1e-9) / args.epochs
-        work = flops(arch, 88, 4, 0, data, 1 + args.epochs) - flops(arch, 88, 4, 0, data, 1)
-        state = sum(p.numel() for p in _params(arch)) * 4 * 5       # weights, 2 moments, gradient, best copy
-        out[name] = {"folds": folds, "fold_epochs_per_s": folds / per_epoch, "epoch_s": per_epoch,
-                     "setup_s": max(t1 - per_epoch, 0.0), "gflops": work / (t2 - t1) / 1e9,
-                     "device_bytes_per_fold": peak / folds, "state_bytes_per_fold": float(state)}
+        try:
+            out[name] = _throughput_mode(args, arch, settings, fn, folds)
+        except torch.cuda.OutOfMemoryError as err:   # a pack too large for this device is a finding
+            torch.cuda.empty_cache()
+            out[name] = {"folds": folds, "failed": f"out of device memory: {' '.join(str(err).split())[:200]}"}
     return out
+
+
+def _throughput_mode(args, arch, settings, fn, folds: int) -> dict:
+    """One mode's figures: fold-epochs/s at the margin, GFLOP/s, set-up, memory per fold-model."""
+    from paragrid.models.options import Pack
+
+    data = pack_data(args, folds)
+    kw = {} if folds == args.k else dict(pack=Pack(seeds=np.repeat(np.arange(folds // args.k), args.k),
+                                                   fold_ids=np.tile(np.arange(args.k), folds // args.k)))
+    timed_call(fn, data, arch, settings, 1, args.device, **kw)                     # warm-up
+    reps = 3 if args.tiny else 1     # the CPU smoke run: the best of 3, so load noise cannot invert the margin
+    t1 = min(timed_call(fn, data, arch, settings, 1, args.device, **kw)[0] for _ in range(reps))
+    t2, peak = min(timed_call(fn, data, arch, settings, 1 + args.epochs, args.device, **kw) for _ in range(reps))
+    per_epoch = max(t2 - t1, 1e-9) / args.epochs
+    work = flops(arch, 88, 4, 0, data, 1 + args.epochs) - flops(arch, 88, 4, 0, data, 1)
+    state = sum(p.numel() for p in _params(arch)) * 4 * 5       # weights, 2 moments, gradient, best copy
+    return {"folds": folds, "fold_epochs_per_s": folds / per_epoch, "epoch_s": per_epoch,
+            "setup_s": max(t1 - per_epoch, 0.0), "gflops": work / (t2 - t1) / 1e9,
+            "device_bytes_per_fold": peak / folds, "state_bytes_per_fold": float(state)}
 
 
 def _params(arch):
     from paragrid.models.nets import build_model
 
     return build_model("dnn", arch, 88, 4, (), 0, [0]).params.values()
-
-
-# ---- the trainer's switches -----------------------------------------------------------------------
-def choices(args, arch, settings) -> dict:
-    """ms per step of the optimiser forms and the dropout-bit streams at F = k and the packs."""
-    from paragrid.models.nets import build_model
-    from paragrid.models.optim import StackedOptimizer
-    from paragrid.models.streams import make_streams
-
-    dev = torch.device(args.device)
-    out = {}
-    for folds in [args.k, *args.packs]:
-        params = [p.to(dev) for p in build_model("dnn", arch, 88, 4, (), 0, range(folds)).params.values()]
-        grads = [torch.randn_like(p) for p in params]
-        moving = np.ones((1, folds), bool)
-        moving[0, -1] = False                        # one idle fold: the masked form's general case
-        row = {}
-        for form, vec in (("adam fused slices", False), ("adam masked", True)):
-            opt = StackedOptimizer(params, settings, vectorised=vec)
-            plan = opt.plan_epoch(moving, dev)[0]    # planned once per epoch in the trainer: not timed
-            row[form] = 1e3 * benchlib.best_of(lambda: opt.step(grads, plan), 3, reps=3, device=args.device)[0]
-        bits = torch.empty((folds, arch.layers, args.batch, arch.width), dtype=torch.int16, device=dev)
-        valid = torch.ones((folds, args.batch), dtype=torch.bool, device=dev)
-        n_real = np.full(folds, args.batch)
-        for kind in ("generator", "hash"):
-            s = make_streams(kind, np.arange(folds), np.zeros(folds, dtype=np.int64), dev)
-            row[f"dropout bits {kind}"] = 1e3 * benchlib.best_of(lambda: s.dropout_bits(1, 0, bits, n_real, valid), 3,
-                                                                  reps=3, device=args.device)[0]
-        out[folds] = row
-    return out
-
-
-# ---- torch.compile / CUDA graphs on the training step --------------------------------------------
-def compile_step(args, arch, folds: int) -> dict:
-    """ms per training step (forward, loss, gradients of F fold-models; bench/compile_check.py's
-    step, on --device) eager vs torch.compile, and on CUDA vs mode "reduce-overhead" (CUDA
-    graphs). The trainer stays eager unless this measures a gain. The CPU smoke run uses the
-    "eager" backend (plumbing only: inductor's C++ build takes minutes on a small CPU)."""
-    import torch.nn.functional as F
-
-    from paragrid.models.nets import build_model, forward
-
-    dev = torch.device(args.device)
-    model = build_model("dnn", arch, 88, 4, (), 0, range(folds)).to(dev)
-    params = [p.requires_grad_(True) for p in model.params.values()]
-    x = torch.randn(folds, args.batch, 88, device=dev)
-    y = torch.randint(0, 4, (folds * args.batch,), device=dev)
-    keep = (torch.rand(folds, arch.layers, args.batch, arch.width, device=dev) >= 0.5).float() * 2.0
-
-    def loss_fn(x, keep, y):
-        return F.cross_entropy(forward(model, x, keep).flatten(0, 1), y)
-
-    cuda = args.device.startswith("cuda")
-    variants = {"eager": loss_fn}
-    variants["compiled"] = (lambda: torch.compile(loss_fn)) if cuda else (lambda: torch.compile(loss_fn, backend="eager"))
-    if cuda:
-        variants["compiled, CUDA graphs"] = lambda: torch.compile(loss_fn, mode="reduce-overhead")
-    out = {"folds": folds}
-    for name, make in variants.items():
-        try:
-            fn = make if name == "eager" else make()
-            t = time.perf_counter()
-            torch.autograd.grad(fn(x, keep, y), params)
-            benchlib.sync(args.device)
-            first_s = time.perf_counter() - t
-            best = benchlib.best_of(lambda: torch.autograd.grad(fn(x, keep, y), params), 3, reps=5,
-                                    device=args.device)[0]
-            out[name] = {"ms_per_step": 1e3 * best, "first_call_s": first_s}
-        except Exception as err:  # noqa: BLE001 - a compiler failure is a finding, not a crash of the run
-            out[name] = {"failed": f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"}
-    return out
 
 
 # ---- memory calibration for resources.pack: auto -------------------------------------------------
@@ -234,8 +174,11 @@ def calibration_doc(args, modes: dict, device_name: str) -> dict | None:
     measurement (the CPU has no device-memory counter)."""
     from paragrid.grid.plan import bytes_per_fold_model
 
-    largest = f"pack {max(args.packs)}"
-    measured = modes.get(largest, {}).get("device_bytes_per_fold", float("nan"))
+    measured_packs = [p for p in args.packs if math.isfinite(modes.get(f"pack {p}", {}).get("device_bytes_per_fold", math.nan))]
+    if not measured_packs:
+        return None
+    largest = f"pack {max(measured_packs)}"
+    measured = modes[largest]["device_bytes_per_fold"]
     if not math.isfinite(measured) or measured <= 0:
         return None
     analytic = bytes_per_fold_model(n_rows=args.n, n_in=88, width=args.width, layers=args.layers, n_classes=4,
@@ -285,7 +228,8 @@ def run(args) -> dict:
     rows = [[name, m["folds"], m["fold_epochs_per_s"], f"{m['fold_epochs_per_s'] / ref:.1f}x", m["gflops"],
              f"{100 * m['gflops'] / (peak_tf32 if name.endswith('tf32') else peak):.0f}%", m["setup_s"],
              "n/a (CPU)" if math.isnan(m["device_bytes_per_fold"]) else f"{m['device_bytes_per_fold'] / 2**20:.2f}",
-             f"{m['state_bytes_per_fold'] / 2**20:.2f}"] for name, m in modes.items()]
+             f"{m['state_bytes_per_fold'] / 2**20:.2f}"] if "failed" not in m else
+            [name, m["folds"], m["failed"], "", "", "", "", "", ""] for name, m in modes.items()]
     body = benchlib.md_table(["mode", "F", "fold-epochs/s", "vs reference", "GFLOP/s", "of matmul peak",
                               "set-up + finish s", "device MiB per fold-model", "state MiB per fold-model"], rows)
     names = list(next(iter(parts.values())))
@@ -330,7 +274,7 @@ def run(args) -> dict:
     result = {"bench": "gpu", "machine": info, "tiny": args.tiny, "modes": modes, "peak_gflops": peak,
               "choices_ms": {str(k): v for k, v in parts.items()}, "grid": grid_out,
               "memory_calibration": cal, "peak_gflops_tf32": peak_tf32, "compile_step": compiled,
-              "pack_over_reference": {n: m["fold_epochs_per_s"] / ref for n, m in modes.items()},
+              "pack_over_reference": {n: m["fold_epochs_per_s"] / ref for n, m in modes.items() if "failed" not in m},
               "load": [load0, load1]}
     plain = json.loads(json.dumps(result, default=float))
     benchlib.emit(text, plain, args.record)

@@ -1,7 +1,7 @@
 """grid stage of paragrid: from a spec and its feature parquets to the results of every trial,
 on Ray Tune (docs/FORMATS.md sections 3-6 for the files in and out).
 
-Subpackages, roughly in the order data and imports flow:
+Subpackages, in the order data and imports flow (each imports only ones above it):
   paragrid.grid.spec     the YAML spec -> a typed Spec (architecture, training and resources
                          per target), the trials it expands to, the `tune:` block
   paragrid.grid.data     corpora as the trials see them: folds, steps, z-normalisation, and

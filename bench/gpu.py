@@ -4,29 +4,43 @@ fold-model, achieved GFLOP/s against the measured matmul peak, and the paper-tab
 Parts (all on --device, default cuda if available):
   throughput  fold-epochs/s of the one-fold reference loop (models/reference.py), the
               fold-stacked trainer (F = k, one trial) and packs of --packs fold-models
-              (F = 100 and 1,000: 10 and 100 trials of k folds, different seeds and splits),
+              (F = 100, 1,000 and 10,000: trials of k folds, different seeds and splits; on
+              CUDA also F = 1,000 with training.precision tf32; a pack the device cannot hold
+              is reported as out of memory and the run goes on),
               measured at the margin: a call of 1 + E epochs minus a call of 1 epoch, so the
               set-up (building F models, uploads) and final evaluation are reported apart
               (setup_s). Device memory: torch.cuda.max_memory_allocated of the timed call / F.
               GFLOP/s: FLOPs of forward + backward over the rows processed (bench/
-              train_throughput.flops), against the best measured (F, B, W) x (F, W, W) product.
+              train_throughput.flops), against the best measured (F, B, W) x (F, W, W) product,
+              in fp32 and (CUDA) with TF32 allowed.
+  memory      on CUDA, the largest measured pack's device bytes per fold-model next to the
+              planner's analytic estimate, written to --calibration (gpu-calibration.json):
+              PARAGRID_GPU_CALIBRATION=FILE makes `resources.pack: auto` use it.
   choices     per-step milliseconds of the trainer's switches at these sizes: the optimiser's
               fused per-fold slices vs the masked vectorised form (models/optim.py) and the
-              dropout bits from per-fold generators vs the counter-based hash (models/streams.py).
+              dropout bits from per-fold generators vs the counter-based hash (models/streams.py);
+              and the training step eager vs torch.compile vs (CUDA) CUDA graphs
+              (mode "reduce-overhead"): the trainer stays eager unless this shows a gain.
   grid        (on by default; --no-grid skips it) every unit of the planned paper-table2 grid
               (10-fold CV, 600 epochs, no patience, both targets, speaker and gender sources)
               run in this process through paragrid.grid.work.execute_unit, the function a Ray
               worker calls, on STAND-IN features of the paper's shape made here (two corpora
               of --utterances utterances, 88 columns; bench/gpu_grid.py says why the timing
               holds and how to pass real features instead). --grid-repeats of the 10 repeats
-              are run; fewer than 10 are extrapolated linearly to the full grid, and said so.
+              are run (default 2); fewer than 10 are extrapolated linearly to the full grid, and
+              said so; --grid-budget-s (default 180) stops starting units, reporting what ran
+              and no full-grid figure.
+No host-device sync inside the epoch loop is checked by tests/test_models_device.py under
+torch.cuda.set_sync_debug_mode("error") (skipped without CUDA): run it on the GPU machine too,
+`python -m pytest -q tests/test_models_device.py tests/test_precision.py` (needs pytest).
 
 Needs only torch >= 2.11, numpy, pandas, pyarrow, scipy and pyyaml (no Ray, openSMILE, Optuna,
 Plotly or MLflow: tests/test_bench_gpu.py runs it with those made unimportable).
 
 On a GPU machine (a stock PyTorch image will do), from the repository root:
      pip install --no-deps --no-build-isolation -e . && python bench/gpu.py --out gpu.json
-(about 5 minutes on one H100/H200 by design; nothing has been measured on a GPU yet). Here:
+(about 5 minutes on one H100/H200 by design; add --record to append the section to
+bench/RESULTS.md; nothing has been measured on a GPU yet). Here:
      .venv/bin/python bench/gpu.py --tiny --out /tmp/gpu-tiny.json   (the CPU, seconds: a smoke run)
 """
 

@@ -30,9 +30,9 @@ Parts (all on --device, default cuda if available):
               are run (default 2); fewer than 10 are extrapolated linearly to the full grid, and
               said so; --grid-budget-s (default 180) stops starting units, reporting what ran
               and no full-grid figure.
-No host-device sync inside the epoch loop is checked by tests/test_models_device.py under
-torch.cuda.set_sync_debug_mode("error") (skipped without CUDA): run it on the GPU machine too,
-`python -m pytest -q tests/test_models_device.py tests/test_precision.py` (needs pytest).
+  sync        on CUDA, a pack trained under torch.cuda.set_sync_debug_mode("error"): no
+              host-device sync inside the epoch loop (tests/test_models_device.py holds the same
+              check; with pytest on the GPU machine, run it and tests/test_precision.py too).
 
 Needs only torch >= 2.11, numpy, pandas, pyarrow, scipy and pyyaml (no Ray, openSMILE, Optuna,
 Plotly or MLflow: tests/test_bench_gpu.py runs it with those made unimportable).
@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from gpu_grid import run_grid_units
-from gpu_steps import choices, compile_step
+from gpu_steps import calibration_doc, choices, compile_step, sync_check
 from train_throughput import flops, fold_masks, matmul_peak
 
 import benchlib
@@ -181,29 +181,6 @@ def _params(arch):
     return build_model("dnn", arch, 88, 4, (), 0, [0]).params.values()
 
 
-# ---- memory calibration for resources.pack: auto -------------------------------------------------
-def calibration_doc(args, modes: dict, device_name: str) -> dict | None:
-    """The measured device bytes per fold-model of the largest pack next to the planner's analytic
-    estimate at the same shape (paragrid.grid.plan.read_gpu_calibration reads it); None without a
-    measurement (the CPU has no device-memory counter)."""
-    from paragrid.grid.plan import bytes_per_fold_model
-
-    measured_packs = [p for p in args.packs if math.isfinite(modes.get(f"pack {p}", {}).get("device_bytes_per_fold", math.nan))]
-    if not measured_packs:
-        return None
-    largest = f"pack {max(measured_packs)}"
-    measured = modes[largest]["device_bytes_per_fold"]
-    if not math.isfinite(measured) or measured <= 0:
-        return None
-    analytic = bytes_per_fold_model(n_rows=args.n, n_in=88, width=args.width, layers=args.layers, n_classes=4,
-                                    batch_size=args.batch)
-    return {"device_name": device_name, "torch": torch.__version__, "measured_at": largest,
-            "shape": {"n_rows": args.n, "n_in": 88, "width": args.width, "layers": args.layers, "n_classes": 4,
-                      "batch_size": args.batch},
-            "measured_bytes_per_fold_model": measured, "analytic_bytes_per_fold_model": float(analytic),
-            "scale": measured / analytic}
-
-
 # ---- report ---------------------------------------------------------------------------------------
 def run(args) -> dict:
     from paragrid.models.config import Architecture, TrainSettings
@@ -227,6 +204,7 @@ def run(args) -> dict:
     modes = {} if args.no_throughput else throughput(args, arch, settings)
     parts = choices(args, arch, settings)
     compiled = compile_step(args, arch, min(max(args.packs), 1000))
+    sync = sync_check(args, arch, settings, pack_data)
     cal = calibration_doc(args, modes, torch.cuda.get_device_name(args.device)) \
         if args.device.startswith("cuda") else None
     if cal:
@@ -260,6 +238,7 @@ def run(args) -> dict:
                  for n, v in compiled.items() if n != "folds") + f" at F = {compiled['folds']}"
              + ("" if args.device.startswith("cuda") else " (CPU: backend 'eager', plumbing only)")
              + "; the trainer stays eager unless a GPU run measures a gain",
+             f"no host-device sync inside the epoch loop (a pack trained under torch.cuda.set_sync_debug_mode('error')): {sync}",
              "state MiB per fold-model: counted (weights, two Adam moments, gradient, best copy, float32)",
              (f"device memory per fold-model of {cal['measured_at']}: {cal['measured_bytes_per_fold_model'] / 2**20:.2f} MiB "
               f"measured, {cal['scale']:.2f} x the planner's analytic estimate; written to "
@@ -287,7 +266,7 @@ def run(args) -> dict:
                             body + "\n\n" + "\n".join(f"- {n}" for n in notes))
     result = {"bench": "gpu", "machine": info, "tiny": args.tiny, "modes": modes, "peak_gflops": peak,
               "choices_ms": {str(k): v for k, v in parts.items()}, "grid": grid_out,
-              "memory_calibration": cal, "peak_gflops_tf32": peak_tf32, "compile_step": compiled,
+              "memory_calibration": cal, "sync_debug_error_mode": sync, "peak_gflops_tf32": peak_tf32, "compile_step": compiled,
               "pack_over_reference": {n: m["fold_epochs_per_s"] / ref for n, m in modes.items() if "failed" not in m},
               "load": [load0, load1]}
     plain = json.loads(json.dumps(result, default=float))

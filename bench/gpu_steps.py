@@ -1,8 +1,10 @@
-"""bench/gpu.py's per-step parts: the trainer's switches (optimiser form, dropout-bit streams)
-and torch.compile / CUDA graphs on the training step, in ms per step on --device."""
+"""bench/gpu.py's smaller parts: the trainer's switches (optimiser form, dropout-bit streams),
+torch.compile / CUDA graphs on the training step (ms per step on --device), the sync-debug
+check, and the memory calibration file that `resources.pack: auto` reads."""
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -80,3 +82,53 @@ def compile_step(args, arch, folds: int) -> dict:
         except Exception as err:  # noqa: BLE001 - a compiler failure is a finding, not a crash of the run
             out[name] = {"failed": f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"}
     return out
+
+
+def sync_check(args, arch, settings, data_of) -> str:
+    """On CUDA: a pack of 2 trials trained (with and without a patience) under
+    torch.cuda.set_sync_debug_mode("error"), which raises at any host-device synchronisation the
+    trainer does not allow itself (only set-up, the per-epoch stopping point and the finish);
+    'passed' or the error's first line. tests/test_models_device.py holds the same check."""
+    from dataclasses import replace
+
+    from paragrid.models.options import Pack, Run
+    from paragrid.models.train import train_folds
+
+    if not args.device.startswith("cuda"):
+        return "n/a (CUDA only)"
+    folds = 2 * args.k
+    data = data_of(args, folds)
+    pack = Pack(seeds=np.repeat(np.arange(2), args.k), fold_ids=np.tile(np.arange(args.k), 2))
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for patience in (None, 2):
+            train_folds(data, arch, replace(settings, max_epochs=3, patience=patience), pack=pack,
+                        run=Run(device=args.device))
+        return "passed"
+    except RuntimeError as err:
+        return f"FAILED: {str(err).splitlines()[0][:300]}"
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+
+
+# ---- memory calibration for resources.pack: auto -------------------------------------------------
+def calibration_doc(args, modes: dict, device_name: str) -> dict | None:
+    """The measured device bytes per fold-model of the largest pack next to the planner's analytic
+    estimate at the same shape (paragrid.grid.plan.read_gpu_calibration reads it); None without a
+    measurement (the CPU has no device-memory counter)."""
+    from paragrid.grid.plan import bytes_per_fold_model
+
+    measured_packs = [p for p in args.packs if math.isfinite(modes.get(f"pack {p}", {}).get("device_bytes_per_fold", math.nan))]
+    if not measured_packs:
+        return None
+    largest = f"pack {max(measured_packs)}"
+    measured = modes[largest]["device_bytes_per_fold"]
+    if not math.isfinite(measured) or measured <= 0:
+        return None
+    analytic = bytes_per_fold_model(n_rows=args.n, n_in=88, width=args.width, layers=args.layers, n_classes=4,
+                                    batch_size=args.batch)
+    return {"device_name": device_name, "torch": torch.__version__, "measured_at": largest,
+            "shape": {"n_rows": args.n, "n_in": 88, "width": args.width, "layers": args.layers, "n_classes": 4,
+                      "batch_size": args.batch},
+            "measured_bytes_per_fold_model": measured, "analytic_bytes_per_fold_model": float(analytic),
+            "scale": measured / analytic}

@@ -34,8 +34,13 @@ CORPORA = ("synth-a", "synth-b")
 
 
 def standin_corpus(path: Path, name: str, n: int, width: int = 88, speakers: int = 10, seed: int = 0) -> Path:
-    """A features parquet (docs/FORMATS.md section 2) of `n` stand-in utterances."""
-    from paragrid.features.extract import write_parquet_atomic
+    """A features parquet (docs/FORMATS.md section 2: the metadata under the schema key
+    `paragrid`) of `n` stand-in utterances. Written with pyarrow directly: paragrid.features
+    needs soundfile, which a stock PyTorch image lacks."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     rng = np.random.default_rng(seed)
     spk = np.arange(n) % speakers
@@ -53,7 +58,10 @@ def standin_corpus(path: Path, name: str, n: int, width: int = 88, speakers: int
     meta = {"format_version": 1, "feature_set": "stand-in (random, eGeMAPS width)", "feature_level": "Functionals",
             "opensmile_version": "none", "sample_rate": 16000, "n_resampled": 0, "corpus": name,
             "source": "bench/gpu_grid.py", "feature_columns": feats, "created_utc": "2026-01-01T00:00:00Z"}
-    write_parquet_atomic(df, Path(path), meta)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"paragrid": json.dumps(meta).encode()})
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
     return Path(path)
 
 

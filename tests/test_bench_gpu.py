@@ -66,7 +66,8 @@ def test_grid_part_is_on_by_default():
     assert full.packs == [100, 1000, 10000] and full.utterances == 5000 and full.grid_max_epochs is None
 
 
-BLOCKED = ("ray", "opensmile", "optuna", "plotly", "mlflow")
+# what a stock PyTorch image (torch, numpy, pandas, pyarrow, scipy, pyyaml, tqdm) lacks of ours
+BLOCKED = ("ray", "opensmile", "optuna", "plotly", "mlflow", "soundfile", "jinja2", "audiofile", "audresample")
 
 
 @pytest.mark.slow
@@ -74,9 +75,11 @@ def test_tiny_run_end_to_end_without_ray_opensmile_optuna_plotly_mlflow(tmp_path
     """What a stock PyTorch GPU image runs: the whole script, grid part included, with the
     packages that image lacks made unimportable (tests/blocked_imports/sitecustomize.py)."""
     root = BENCH.parent
-    env = {**os.environ, "PYTHONPATH": str(root / "tests" / "blocked_imports")}
-    probe = subprocess.run([sys.executable, "-c", "import ray"], env=env, capture_output=True, text=True)
-    assert probe.returncode != 0 and "blocked" in probe.stderr          # the blocker is in force
+    env = {**os.environ, "PYTHONPATH": str(root / "tests" / "blocked_imports"),
+           "PARAGRID_BLOCK_IMPORTS": ",".join(BLOCKED)}
+    for name in BLOCKED[:2] + ("soundfile",):
+        probe = subprocess.run([sys.executable, "-c", f"import {name}"], env=env, capture_output=True, text=True)
+        assert probe.returncode != 0 and "blocked" in probe.stderr      # the blocker is in force
     out = tmp_path / "gpu.json"
     done = subprocess.run([sys.executable, str(BENCH / "gpu.py"), "--tiny", "--device", "cpu", "--out", str(out)],
                           env=env, capture_output=True, text=True, timeout=300, cwd=root)

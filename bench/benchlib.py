@@ -82,7 +82,11 @@ def command() -> str:
         script = script.relative_to(Path.cwd())
     except ValueError:
         pass
-    return shlex.join([".venv/bin/python", str(script), *sys.argv[1:]])
+    try:   # this repository's .venv, else the machine's own python (a stock GPU image)
+        python = str(Path(sys.executable).relative_to(Path.cwd()))
+    except ValueError:
+        python = "python"
+    return shlex.join([python, str(script), *sys.argv[1:]])
 
 
 def sync(device: str) -> None:

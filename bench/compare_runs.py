@@ -21,7 +21,7 @@ import pandas as pd
 import benchlib
 
 # Where and how fast a run went: differs between two runs of the same numbers.
-RUN_LOCAL = ("wall_s", "node", "hostname", "pack_id", "pack_size")
+RUN_LOCAL = ("wall_s", "node", "hostname", "pack_id", "pack_size", "gpu_id")
 
 
 def parse_args(argv=None):

@@ -10,7 +10,10 @@ Subpackages, in the order data and imports flow (each imports only ones above it
                          and what a resumed run has already finished
   paragrid.grid.store    where runs live: storage, run lock, source models, the results rows
   paragrid.grid.console  what a person sees: status line, ETA, durations, the Ray session
-  paragrid.grid.run      `paragrid run`: a trainable, a searcher over the units, a Tuner
+  paragrid.grid.work     what one unit computes, free of Ray (execute_unit, the device it
+                         trains on): what a Ray worker runs and bench/gpu.py runs without Ray
+  paragrid.grid.run      `paragrid run`: the trainable (a thin wrapper of work), a searcher
+                         over the units, a Tuner
   paragrid.grid.tune     `paragrid tune`: Optuna studies in Ray Tune, same-corpus and nested
   specs/                 the built-in specs (demo, paper-table2, paper-crosscorpus, scale-probe)
 

@@ -30,6 +30,9 @@ INITS = ("glorot-uniform", "torch-default")
 #   per-epoch  max_epochs epochs whatever the budget (the paper's rule)
 #   matched    as many optimiser updates as the fold would get at the FULL budget (see epoch_caps)
 UPDATES = ("per-epoch", "matched")
+# float32 matmuls on CUDA: exact fp32, or TF32 tensor cores (faster on Ampere and newer; numbers
+# differ slightly, so it is opt-in and recorded). No effect on the CPU.
+PRECISIONS = ("fp32", "tf32")
 
 # Dropout randomness: 16 random bits per unit (columns.draw_bits). One 64-bit word from the
 # fold's generator gives four units' bits, a quarter of the generator calls of one float uniform
@@ -102,8 +105,11 @@ class TrainSettings:
     curve_stride: int = 10
     weight_decay: float = 0.0
     updates: str = "per-epoch"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise UserError(f"training.precision {self.precision!r} is unknown; use one of {list(PRECISIONS)}")
         if self.updates not in UPDATES:
             raise UserError(f"training.updates {self.updates!r} is unknown; use one of {list(UPDATES)}")
         if self.optimizer not in OPTIMIZERS:
@@ -124,4 +130,9 @@ class TrainSettings:
             raise UserError(f"training.weight_decay must be >= 0, got {self.weight_decay!r}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every setting; `precision` only when it is not the default fp32, so the resolved spec
+        and hash of every spec written before the setting existed stay as they were."""
+        out = asdict(self)
+        if out["precision"] == "fp32":
+            del out["precision"]
+        return out

@@ -59,7 +59,7 @@ class Pack:
             if (v < 0).any():
                 raise UserError(f"train_folds: {name} must be >= 0, got {v.min()}")
         # Two fold-models may share a (seed, fold_id) pair on purpose: the same repeat's trials at
-        # different budgets (or methods) use common random numbers, packed or not (grid/run/_train.py).
+        # different budgets (or methods) use common random numbers, packed or not (grid/work/_train.py).
         return replace(self, seeds=s, fold_ids=f)
 
 

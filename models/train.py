@@ -153,8 +153,32 @@ def _train_epoch(a: ActiveFolds, d: Data, epoch: int, on_batch: BatchHook | None
     return loss_sum
 
 
+@contextmanager
+def _matmul_precision(precision: str, device: torch.device):
+    """training.precision on CUDA for this call only: tf32 lets float32 matmuls use TF32 tensor
+    cores (torch.set_float32_matmul_precision("high")), fp32 keeps them exact ("highest"). The
+    CPU is left alone."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if precision == "tf32" else "highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
 def train_folds(data: FoldData, arch: Architecture, settings: TrainSettings, method: str = "dnn",
                 sources: Sequence[StackedModel] = (), *, pack: Pack = Pack(), run: Run = Run()) -> FoldOutcome:
+    """F fold-models trained at once as one stacked model: _train_folds under the call's
+    training.precision (see there)."""
+    with _matmul_precision(settings.precision, resolve_device(run.device)):
+        return _train_folds(data, arch, settings, method, sources, pack=pack, run=run)
+
+
+def _train_folds(data: FoldData, arch: Architecture, settings: TrainSettings, method: str = "dnn",
+                 sources: Sequence[StackedModel] = (), *, pack: Pack = Pack(), run: Run = Run()) -> FoldOutcome:
     """F fold-models trained at once as one stacked model (see the module docstring).
 
     Source model fold i feeds target fold-model i (a pack stacks its trials' sources with

@@ -158,7 +158,8 @@ def test_a_retried_pack_whose_files_exist_reads_them_instead_of_training(tmp_pat
 
     import pandas as pd
 
-    from paragrid.grid.run import _trainable as trainable
+    from paragrid.grid.work import DeviceChoice
+    from paragrid.grid.work import _unit as trainable
     from paragrid.grid.store import RunDir, Storage
 
     run = RunDir(Storage(tmp_path), "g")
@@ -177,9 +178,10 @@ def test_a_retried_pack_whose_files_exist_reads_them_instead_of_training(tmp_pat
         [t.trial_id for t in trials]))
     monkeypatch.setattr(trainable, "ModelStore", lambda storage: types.SimpleNamespace(load=None))
     ctx = types.SimpleNamespace(spec_hash="h", spec=None, corpora={})
-    out = trainable._pack(unit, ctx, run, run.storage, "cpu", "node", 0.0)
+    choice = DeviceChoice("cpu", None, "node")
+    out = trainable._pack(unit, ctx, run, run.storage, choice, 0.0)
     assert calls == [] and out["trials_resumed"] == 2 and out["folds"] == 4
     ctx.spec_hash = "other"                                       # the spec changed: train again
-    out = trainable._pack(unit, ctx, run, run.storage, "cpu", "node", 0.0)
+    out = trainable._pack(unit, ctx, run, run.storage, choice, 0.0)
     assert len(calls) == 1 and out["trials_resumed"] == 0
     assert run.finished_units("other") == {unit.id: tuple(ids)} and run.finished_units("h") == {}

@@ -16,7 +16,6 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
-import soundfile as sf
 
 from paragrid.errors import UserError
 from paragrid.features.corpora._checks import (
@@ -41,6 +40,8 @@ def probe_audio(path: Path) -> tuple[float, int]:
     """(duration in s, sample rate) from the file header only: fast, no decoding."""
     if not path.is_file():
         raise _BadAudio("does not exist")
+    import soundfile as sf  # heavy: soundfile (reading features needs no audio library: GPU boxes lack it)
+
     try:
         info = sf.info(str(path))
     except Exception as err:  # libsndfile reports every format problem as its own error type

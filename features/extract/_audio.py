@@ -19,7 +19,6 @@ import math
 import os
 
 import numpy as np
-import soundfile as sf
 
 MIN_DURATION_S = 0.1
 
@@ -72,6 +71,8 @@ def load_audio(path: str, sample_rate: int) -> tuple[np.ndarray, int]:
                                     f"the file holds {shortfall[1]})")
     if os.path.getsize(path) == 0:
         raise BadAudio("empty", "is empty (0 bytes)")
+    import soundfile as sf  # heavy: soundfile (reading features needs no audio library: GPU boxes lack it)
+
     try:
         data, rate = sf.read(path, dtype="float32", always_2d=True)
     except sf.LibsndfileError as err:

@@ -95,7 +95,7 @@ class CostModel:
     def trial(self, t: Trial, jobs: list[SourceJob]) -> float | None:
         """A trial's seconds inside a pack: training, and a forgetting probe per source model
         (`jobs`: the trial's source models, plan.per_trial), fitted on that model's own corpus
-        and split, as grid/run/_train.py fits it."""
+        and split, as grid/work/_train.py fits it."""
         columns = 1 + len(t.sources) if t.method == "prognet" else 1
         train = self._seconds(self.corpora[t.target], self.s.task, t.budget, columns, t.target)
         if train is None or t.method == "dnn":

@@ -11,14 +11,22 @@ device idle. A pack trains several trials as one stacked model, so both costs ar
     packed, as many as make one unit of at least MIN_UNIT_S (never above MAX_CPU_PACK);
   * on a GPU, as many fold-models as fit GPU_MEMORY_SHARE of the trial's share of the device,
     from bytes_per_fold_model (an analytic count of weights, optimiser state, best-weight copy,
-    features and activations; bench/gpu.py measures the real figure where a GPU is at hand).
+    features and activations), corrected by a measurement where one exists: bench/gpu.py
+    writes a GPU calibration file (torch.cuda.max_memory_allocated per fold-model of a large
+    pack against this formula at the same shape); with GPU_CALIBRATION_ENV naming it, the
+    measured/analytic ratio scales every estimate (read_gpu_calibration).
 Either way, packs never starve the cluster: there are at least 2 units per slot when the grid
 is large enough.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
+
+from paragrid.errors import UserError
 
 # aim: every Tune trial at least this much work. A unit costs ~0.4 slot-seconds beyond its
 # trials (Tune's trial start, loading sources, writing files: 414 more units cost 174 more
@@ -27,6 +35,7 @@ MIN_UNIT_S = 10.0
 MAX_CPU_PACK = 256        # trials per pack on the CPU, at most
 GPU_MEMORY_SHARE = 0.5    # of the device memory a trial's GPU share grants
 DEFAULT_GPU_BYTES = 16 << 30  # assumed device memory when the driver cannot see the GPU
+GPU_CALIBRATION_ENV = "PARAGRID_GPU_CALIBRATION"  # path of bench/gpu.py's calibration JSON
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,39 @@ class PackPolicy:
     gpu: float              # the GPU share per unit (0 on the CPU)
     slots: int              # units that run at once
     device_bytes: int = DEFAULT_GPU_BYTES
+    fold_bytes_scale: float = 1.0   # measured / analytic bytes per fold-model (GpuCalibration)
+
+
+@dataclass(frozen=True)
+class GpuCalibration:
+    """Device memory per fold-model measured on a GPU (bench/gpu.py) next to bytes_per_fold_model
+    at the same shape: their ratio corrects the analytic estimate for every other shape."""
+
+    device_name: str
+    measured_bytes: float
+    analytic_bytes: float
+    path: str
+
+    @property
+    def scale(self) -> float:
+        return self.measured_bytes / self.analytic_bytes
+
+
+def read_gpu_calibration(path: str | Path | None = None) -> GpuCalibration | None:
+    """The calibration file named by `path` (None: $PARAGRID_GPU_CALIBRATION; unset: None)."""
+    path = path or os.environ.get(GPU_CALIBRATION_ENV)
+    if not path:
+        return None
+    try:
+        doc = json.loads(Path(path).read_text())
+        cal = GpuCalibration(str(doc["device_name"]), float(doc["measured_bytes_per_fold_model"]),
+                             float(doc["analytic_bytes_per_fold_model"]), str(path))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(f"{GPU_CALIBRATION_ENV}={path}: not a GPU calibration file of bench/gpu.py ({err}); "
+                        f"run `python bench/gpu.py --out gpu.json` on the GPU machine again or unset it") from None
+    if not (cal.measured_bytes > 0 and cal.analytic_bytes > 0):
+        raise UserError(f"{GPU_CALIBRATION_ENV}={path}: bytes per fold-model must be > 0; run bench/gpu.py again")
+    return cal
 
 
 def bytes_per_fold_model(*, n_rows: int, n_in: int, width: int, layers: int, n_classes: int,
@@ -59,7 +101,7 @@ def pack_size(policy: PackPolicy, group_size: int, n_units_total_if_single: int,
         return max(1, min(policy.setting, group_size))
     if policy.gpu > 0:
         budget = GPU_MEMORY_SHARE * policy.gpu * policy.device_bytes
-        fit = int(budget // max(1, fold_model_bytes * fold_models_per_trial))
+        fit = int(budget // max(1, fold_model_bytes * policy.fold_bytes_scale * fold_models_per_trial))
         size = max(1, min(group_size, fit))
     else:
         if trial_cost_s is None or trial_cost_s >= MIN_UNIT_S:

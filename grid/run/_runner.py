@@ -3,7 +3,7 @@
 The steps, one module each:
   plan      (grid/plan/_plan.py)      spec + corpora -> trials, what is finished, units of work (packs)
   schedule  (grid/run/_schedule.py)  the Ray session and ONE Tune run over the units, sources first
-  work      (grid/run/_trainable.py) on a worker: train a unit, write each trial's files, report
+  work      (grid/work, wrapped by grid/run/_trainable.py) on a worker: train a unit, write each trial's files, report
   merge     (grid/run/_merge.py)     finished trials' files -> the run's tables, linear in the work
   console   (grid/run/_progress.py, grid/console/)  plan, progress, ETA; Ray's noise to a log file
 This module only strings them together. A re-run skips every trial whose files exist with the
@@ -31,14 +31,15 @@ from paragrid.errors import UserError
 from paragrid.grid.console import StatusLine, fit_resources, fmt_duration, ray_output_to, ray_session
 from paragrid.grid.plan import (DNN_STAGE, SOURCE_STAGE, TRANSFER_STAGE, CalibrationThread, CostModel,
                                 PackPolicy, Plan, SourceJob, Unit, find_finished, make_units, plan_grid,
-                                sources_to_train)
+                                read_gpu_calibration, sources_to_train)
 from paragrid.grid.run._merge import Merger
 from paragrid.grid.run._progress import GridProgress, ProgressHooks
 from paragrid.grid.run._schedule import run_tune
 from paragrid.grid.run._tracking import Tracking, callbacks, parse_track
-from paragrid.grid.run._trainable import FAULT_ENV, USER_FAULT_ENV, WorkerContext, error_parts, run_unit
+from paragrid.grid.run._trainable import run_unit
 from paragrid.grid.spec import load_spec
 from paragrid.grid.store import RunDir, RunLock
+from paragrid.grid.work import FAULT_ENV, USER_FAULT_ENV, WorkerContext, error_parts
 
 
 class TrialsFailed(UserError):
@@ -137,7 +138,12 @@ def _schedule(session: _Session) -> tuple[list[tuple[str, str, str]], int]:
             say(f"Ray's own output goes to {con.log_path} (-v shows it here)")
         slots = fit_resources(s, ray, say)
         costs = CostModel(s, plan.corpora, session.calibration.get(say))
-        policy = PackPolicy(setting=s.resources.pack, gpu=slots.gpu, slots=slots.count)
+        gpu_cal = read_gpu_calibration() if slots.gpu else None
+        if gpu_cal:
+            say(f"GPU packs sized with memory measured on {gpu_cal.device_name} ({gpu_cal.path}: "
+                f"{gpu_cal.scale:.2f} x the analytic estimate)")
+        policy = PackPolicy(setting=s.resources.pack, gpu=slots.gpu, slots=slots.count,
+                            fold_bytes_scale=gpu_cal.scale if gpu_cal else 1.0)
         units = make_units(plan, session.to_train, costs, policy)
         _print_plan(plan, units, stored, say)
         _print_estimate(units, slots.count, slots.gpu, say)

@@ -1,166 +1,22 @@
-"""The function every Ray Tune trial runs on a worker: one unit (a source model or a pack).
-
-Files first, then the report: a pack writes its trials' tables (atomically, done.json naming
-the trials last) before it reports its summary to Tune, so every finished trial is on disk
-before the next unit starts. A pack's trials finish together, so an interrupted pack has no
-finished trial to lose; a retried unit whose files exist (it wrote them, then its worker died
-before the report) reads them instead of training again.
+"""The function every Ray Tune trial runs on a worker: Ray's GPU ids and node -> the device
+(paragrid.grid.work.choose_device), then the unit executed by paragrid.grid.work.execute_unit
+(the same function bench/gpu.py calls without Ray), then its summary reported to Tune.
 
 What Tune receives is the science, not a token: mean and std of the validation and test UAR over
-the unit's folds, epochs run, best epochs, wall time, pack size and device, so ResultGrid, Tune's
-loggers and the Ray dashboard show it (paragrid's own per-(trial, fold) files stay the source
-of truth; tests/test_grid_tracking.py checks the two agree).
-
-A `UserError` is deterministic (bad input: retrying cannot help), so it is not raised to Tune,
-which would retry it: the unit reports `user_error` with the message and ends; the driver counts
-it as failed at once. Any other exception (a crash, a lost worker) is raised, and Tune retries
-the unit up to `max_failures` times.
+the unit's folds, epochs run, best epochs, wall time, pack size, device and GPU id, so ResultGrid,
+Tune's loggers and the Ray dashboard show it (paragrid's own per-(trial, fold) files stay the
+source of truth; tests/test_grid_tracking.py checks the two agree).
 """
 from __future__ import annotations
 
-import fnmatch
-import socket
-import time
-import traceback
-from dataclasses import dataclass
-
-import pandas as pd
-
-from paragrid.errors import UserError
-from paragrid.grid.data import Corpus
-from paragrid.grid.plan import Unit
-from paragrid.grid.run._train import run_pack, summary, train_sources
-from paragrid.grid.spec import Spec
-from paragrid.grid.store import ModelStore, RunDir, Storage
-
-# Fault injection for tests and drills: units whose id matches this glob fail on their first
-# attempt (a marker file in the unit's folder remembers it), to exercise retries end to end.
-FAULT_ENV = "PARAGRID_FAULT_ONCE"
-# ... and units matching this glob raise a UserError on every attempt (a deterministic error).
-USER_FAULT_ENV = "PARAGRID_FAULT_USER_ERROR"
-
-
-@dataclass(frozen=True)
-class WorkerContext:
-    """What every unit needs, shipped once through Ray's object store (tune.with_parameters)."""
-
-    spec: Spec
-    spec_hash: str
-    corpora: dict[str, Corpus]
-    storage: str
-    run: str
-    threads: int
-    units: dict[str, Unit]
-    fault: str | None = None
-    user_fault: str | None = None
+from paragrid.grid.work import WorkerContext, choose_device, execute_unit
 
 
 def run_unit(config: dict, ctx: WorkerContext) -> None:
-    """Tune's trainable: run config["unit"], write its files, report its summary."""
+    """Tune's trainable: run config["unit_id"], write its files, report its summary."""
     import ray  # heavy: ray
-    import torch  # heavy: torch
     from ray import tune  # heavy: ray
 
-    t_enter = time.time()
-    unit: Unit = ctx.units[config["unit_id"]]
-    torch.set_num_threads(ctx.threads)
-    device = "cuda" if ray.get_gpu_ids() else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES to ours
     node = f"{ray.util.get_node_ip_address()}:{ray.get_runtime_context().get_node_id()[:12]}"
-    storage = Storage(ctx.storage)
-    run = RunDir(storage, ctx.run)
-    report = {"unit_id": unit.id, "stage": unit.stage, "n_trials": unit.n_trials, "pack_size": unit.n_trials,
-              "device": device, "node": node, "t_enter": t_enter}
-    try:
-        _maybe_fault(ctx.fault, unit, run)
-        if ctx.user_fault and _matches(ctx.user_fault, unit):
-            raise UserError(f"injected deterministic error ({USER_FAULT_ENV}={ctx.user_fault}): "
-                            "fold 2 holds no 'sad' utterance")
-        t0 = time.time()
-        if unit.is_source:
-            report.update(_source(unit, ctx, storage, device, node, t_enter))
-        else:
-            report.update(_pack(unit, ctx, run, storage, device, node, t_enter))
-        report.update(t_train0=t0, t_train1=time.time())
-    except UserError as err:
-        _write_error(run, unit, err)
-        tune.report({**report, "user_error": " ".join(str(err).split()), "t_exit": time.time()})
-        return
-    except Exception as err:
-        _write_error(run, unit, err)
-        raise
-    report["wall_s"] = time.time() - t_enter
-    tune.report({**report, "t_exit": time.time()})
-
-
-def _source(unit: Unit, ctx: WorkerContext, storage: Storage, device: str, node: str, t_enter: float) -> dict:
-    models = ModelStore(storage)
-    metas = {}
-    for job in unit.jobs:  # stored by an earlier attempt or run: its record is enough
-        if models.has(job.key):
-            metas[job.key] = storage.read_json("source-models", job.key, "meta.json")
-    todo = [j for j in unit.jobs if j.key not in metas]
-    if todo:
-        t0 = time.time()
-        trained = train_sources(todo, ctx.spec, ctx.corpora, device)
-        t1 = time.time()
-        for job, (model, meta) in zip(todo, trained):
-            meta.update(node=node, hostname=socket.gethostname(), t_enter=t_enter, t_train0=t0,
-                        t_train1=t1, unit_id=unit.id)  # stamps for bench/ (one pair per pack)
-            models.save(job.key, model, meta)
-            metas[job.key] = meta
-    folds = pd.concat([pd.DataFrame({c: metas[j.key][c] for c in ("test_uar", "val_uar", "epochs_run", "best_epoch")})
-                       for j in unit.jobs], ignore_index=True)   # one row per fold-model, as a pack's results
-    return {**summary(folds), "models_resumed": len(unit.jobs) - len(todo)}
-
-
-def _pack(unit: Unit, ctx: WorkerContext, run: RunDir, storage: Storage, device: str, node: str,
-          t_enter: float) -> dict:
-
-    done = run.unit_done(unit.id)
-    if done and done.get("spec_hash") == ctx.spec_hash and tuple(done["trial_ids"]) == unit.trial_ids:
-        results, _ = run.read_unit(unit.id)     # written by an earlier attempt: nothing to redo
-        resumed = unit.n_trials
-    else:
-        models = ModelStore(storage)
-        loaded: dict[str, tuple] = {}  # trials of one repeat share a source model: load it once
-        for k in dict.fromkeys(k for m in unit.members for k in m.source_keys):
-            loaded[k] = models.load(k, device)
-        sources = [[loaded[k] for k in m.source_keys] for m in unit.members]
-        t0 = time.time()
-        results, curves = run_pack([m.trial for m in unit.members], ctx.spec, ctx.spec_hash, ctx.corpora, sources,
-                                   device, node, pack_id=unit.id)
-        run.write_unit(unit.id, results, curves, {
-            "spec_hash": ctx.spec_hash, "unit_id": unit.id, "trial_ids": list(unit.trial_ids), "node": node,
-            "device": device, "rows": len(results), "t_enter": t_enter, "t_train0": t0,
-            "t_train1": time.time()})  # + t_written
-        resumed = 0
-    out = summary(results)
-    out["trials_resumed"] = resumed
-    return out
-
-
-def _matches(pattern: str, unit: Unit) -> bool:
-    return fnmatch.fnmatch(unit.id, pattern) or any(fnmatch.fnmatch(t, pattern) for t in unit.trial_ids)
-
-
-def _maybe_fault(pattern: str | None, unit: Unit, run: RunDir) -> None:
-    if not pattern or not _matches(pattern, unit):
-        return
-    marker = run.at("units", unit.id, "fault-injected")
-    if not run.storage.exists(*marker):
-        run.storage.write_text(f"{time.time()}\n", *marker)
-        raise RuntimeError(f"injected fault ({FAULT_ENV}={pattern}): the first attempt fails on purpose")
-
-
-def error_parts(run: RunDir, unit_id: str) -> tuple[str, ...]:
-    return run.at("units", unit_id, "error.txt")
-
-
-def _write_error(run: RunDir, unit: Unit, err: BaseException) -> None:
-    """error.txt: the one-line summary first (the console shows it), then the traceback."""
-    head = f"{type(err).__name__}: {' '.join(str(err).split())}"
-    body = "".join(traceback.format_exception(type(err), err, err.__traceback__))
-    try:
-        run.storage.write_text(f"{head}\n\n{body}", *error_parts(run, unit.id))
-    except OSError:
-        pass
+    choice = choose_device(ray.get_gpu_ids(), node)
+    tune.report(execute_unit(config["unit_id"], ctx, choice))

@@ -36,7 +36,7 @@ SPEAKER_DISJOINT = ("speaker-independent", "leave-one-speaker-out", "leave-one-s
 NORMALISATIONS = ("train", "corpus")
 
 DEFAULT_ARCHITECTURE = Architecture().to_dict()  # the paper's Table 1 (paragrid.models.config)
-DEFAULT_TRAINING = TrainSettings().to_dict()
+DEFAULT_TRAINING = asdict(TrainSettings())  # every key a spec may write, precision included
 
 GRID_KEYS = ("targets", "methods", "sources", "budgets")
 TOP_KEYS = ("name", "description", "corpora", "task", *GRID_KEYS, "experiments", "k", "repeats",

@@ -17,7 +17,7 @@ from paragrid.grid.spec._model import (_NAME, DEFAULT_ARCHITECTURE, DEFAULT_TRAI
                                        NORMALISATIONS, REQUIRED, SPEAKER_DISJOINT, TOP_KEYS, Experiment,
                                        Resources, Spec, parse_source)
 from paragrid.grid.spec._search_space import parse_tune_block
-from paragrid.models.config import (ACTIVATIONS, INITS, METHODS, OPTIMIZERS, UPDATES, Architecture,
+from paragrid.models.config import (ACTIVATIONS, INITS, METHODS, OPTIMIZERS, PRECISIONS, UPDATES, Architecture,
                                     TrainSettings)
 
 
@@ -215,6 +215,7 @@ def parse_training(tr: dict, where: str) -> TrainSettings:
     tr["curve_stride"] = _int(tr["curve_stride"], "training.curve_stride", where, 1)
     tr["weight_decay"] = float(_num(tr["weight_decay"], "training.weight_decay", where, 0.0))
     tr["updates"] = _one_of(tr["updates"], UPDATES, "training.updates", where)
+    tr["precision"] = _one_of(tr.get("precision", "fp32"), PRECISIONS, "training.precision", where)
     return _built(TrainSettings, tr, where)
 
 

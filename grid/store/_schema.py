@@ -82,6 +82,8 @@ class ResultRow:
     test_unit: str | None         # leave-one-out schemes only
     val_unit: str | None
     rng: str
+    precision: str                # training.precision: fp32 | tf32 (float32 matmuls on CUDA)
+    gpu_id: str | None            # the GPU id(s) Ray assigned the unit (None on the CPU)
 
 
 @dataclass(frozen=True)

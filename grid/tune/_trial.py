@@ -26,6 +26,7 @@ from paragrid.grid.tune._data import HELD_OUT_FOLD, inner_cv
 from paragrid.grid.tune._outer import run_outer_job
 from paragrid.grid.tune._spec import max_epochs_of
 from paragrid.grid.tune._study import METRIC, Job
+from paragrid.grid.work import choose_device
 from paragrid.models.options import Pack, Run
 
 Report = Callable[[dict], None]
@@ -155,7 +156,9 @@ def tune_trainable(config: dict, *, ctx: TrialContext) -> None:
     from ray import tune  # heavy: ray
 
     torch.set_num_threads(max(1, int(ctx.spec.resources.cpu)))  # as the grid's trials do
-    device = "cuda" if ray.get_gpu_ids() else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES to ours
+    choice = choose_device(ray.get_gpu_ids(), ray.util.get_node_ip_address())
+    choice.check()  # a GPU torch cannot use: one line naming the node, before any training
+    device = choice.device
     job: Job = config["job"]
     if job.kind == "outer":
         row = run_outer_job(job, ctx, device=device, node=socket.gethostname())

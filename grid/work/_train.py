@@ -24,7 +24,7 @@ import pandas as pd
 
 from paragrid.grid.data import Corpus, FoldSteps, classes_of, encode, repeat_seed, steps_for, zscore
 from paragrid.grid.plan import SourceJob
-from paragrid.grid.run._rows import TrialRecord, result_rows, results_frame
+from paragrid.grid.work._rows import TrialRecord, result_rows, results_frame
 from paragrid.grid.spec import Spec, Trial, parse_source
 from paragrid.grid.store import CURVE_COLUMNS, CurveRow, typed
 from paragrid.models.options import Pack, Run
@@ -148,8 +148,8 @@ def _pack_data(trials: list[Trial], spec: Spec, target: Corpus, classes: list[st
 
 
 def run_pack(trials: list[Trial], spec: Spec, spec_hash: str, corpora: dict[str, Corpus],
-             sources: list[list[tuple[object, dict]]], device: str, node: str, pack_id: str = ""
-             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+             sources: list[list[tuple[object, dict]]], device: str, node: str, pack_id: str = "",
+             gpu_id: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train the trials (same target, method and source set) as one stacked model; return the
     pack's (results rows, curves rows), trial after trial in the order given.
 
@@ -177,7 +177,7 @@ def run_pack(trials: list[Trial], spec: Spec, spec_hash: str, corpora: dict[str,
         rec = TrialRecord(trial=p.trial, steps=p.steps, seed=p.seed, folds=p.folds, classes=classes,
                           source_keys=[m["key"] for _, m in sources[i]], forgetting=forgetting[i],
                           wall_s=share, node=node, device=out.device, pack_id=pack_id or first.trial_id,
-                          pack_size=len(trials))
+                          pack_size=len(trials), gpu_id=gpu_id)
         rows.extend(result_rows(rec, out, spec, spec_hash, hostname=hostname))
     return results_frame(rows), _pack_curves(out.curves, parts)
 

@@ -60,7 +60,8 @@ def _cmd_features(args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> None:
     run(args.spec, storage=args.storage, address=args.address, verbose=args.verbose,
-        architecture=args.architecture, features_dir=args.features_dir, track=args.track)
+        architecture=args.architecture, features_dir=args.features_dir, track=args.track,
+        replace=args.replace)
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
@@ -128,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--track", action="append", default=None, metavar="mlflow[:URI]|tensorboard",
                    help="experiment tracking through Ray Tune's loggers (repeatable); mlflow needs "
                         "pip install 'paragrid[mlflow]' and defaults to RUNDIR/mlruns")
+    p.add_argument("--replace", action="store_true",
+                   help="a changed spec overwrites STORAGE/NAME/ (default: it runs in NAME-<hash>/ and "
+                        "the earlier run is kept)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show Ray's own output (otherwise it goes to RUNDIR/logs/ray-console.log)")
     p.set_defaults(func=_cmd_run)
@@ -137,8 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", choices=["paper"], default=None,
                    help="add the paper's own numbers side by side")
     p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--test", choices=["calibrated", "corrected"], default="calibrated",
-                   help="significance test for the markers (default: the paper's calibrated test)")
+    p.add_argument("--test", choices=["auto", "calibrated", "corrected"], default="auto",
+                   help="significance test for the markers of k-fold cells (default auto: the "
+                        "calibrated test on 10 x 10-fold designs, its calibration, the corrected "
+                        "test on any other; leave-one-out cells use --unit-test)")
     p.add_argument("--holm", action="store_true",
                    help="Holm-correct p-values within each table (also the dashboard switch's default)")
     p.add_argument("--unit-test", choices=["paired", "wilcoxon"], default="paired",

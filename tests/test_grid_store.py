@@ -100,3 +100,20 @@ def test_finished_units_are_those_of_this_spec_with_their_marker_written(tmp_pat
     run.write_unit("b", rows(["b"]), rows(["b"]), {"spec_hash": "h1", "trial_ids": ["b"]})
     assert run.finished_units("h1") == {"a+1": ("a", "a2"), "b": ("b",)}
     assert RunDir(Storage(tmp_path), "empty").finished_units("h1") == {}
+
+def test_a_run_folder_belongs_to_one_spec_hash(tmp_path):
+    from paragrid.grid.store import folder_hash, remove_report, run_dir_for
+
+    st = Storage(tmp_path)
+    run, note = run_dir_for(st, "grid", "a" * 16)
+    assert run.name == "grid" and note is None               # a new folder
+    st.write_json({"spec_hash": "a" * 16}, "grid", "run.json")
+    st.write_text("<html>", "grid", "report", "index.html")
+    assert run_dir_for(st, "grid", "a" * 16) == (run, None)  # the same spec resumes in it
+    other, note = run_dir_for(st, "grid", "b" * 16)
+    assert other.name == "grid-bbbbbbbb" and f"runs in {other.uri}" in note and "--replace" in note
+    assert "\n" not in note and folder_hash(run) == "a" * 16
+    replaced, note = run_dir_for(st, "grid", "b" * 16, replace=True)
+    assert replaced.name == "grid" and "--replace" in note
+    assert remove_report(run) and not (tmp_path / "grid" / "report").exists()
+    assert not remove_report(run) and (tmp_path / "grid" / "run.json").exists()

@@ -18,7 +18,7 @@ from paragrid.analysis.stats._cells import (Cell, cell_of, comparison_cells, met
                                             origin_explain, origin_label)
 from paragrid.analysis.stats._flags import CAP_WHY, CHANCE_WHY, DISAGREE_WHY, CellFlags
 from paragrid.analysis.stats._fmt import fmt_p
-from paragrid.analysis.stats._schemes import Design, design_note
+from paragrid.analysis.stats._schemes import Design, design_note, table_test
 from paragrid.analysis.stats._tests import TEST_LABEL
 
 
@@ -29,7 +29,7 @@ class Context:
     marks: dict[Cell, str]
     sig: pd.DataFrame
     flags: dict[Cell, CellFlags] = field(default_factory=dict)
-    test: str = "calibrated"
+    test: str = "auto"  # DESIGN_TEST: by each cell's design
     unit_test: str = "paired"
     compare_paper: bool = False
     by_cell: dict[Cell, list] = field(default_factory=dict, repr=False)
@@ -112,13 +112,13 @@ def table_notes(cells: list[Cell], summary_rows: dict[Cell, pd.Series], ctx: Con
     correction = "Holm-corrected within this table" if ctx.holm else "no multiple-comparison correction"
     tests = []
     if kfold:
-        tests.append(f"{TEST_LABEL[ctx.test]} on k-fold cells")
+        tests.append(f"{TEST_LABEL[table_test(ctx.test, designs)]} on k-fold cells")
     if units:
         tests.append(f"{TEST_LABEL[ctx.unit_test]} on leave-one-out cells")
     if tests:
         notes.append(f"Markers: * better than the DNN, † better than every other method; "
                      f"{' and '.join(tests)}; {correction}.")
-    note = design_note(designs, ctx.test)
+    note = design_note(designs, table_test(ctx.test, designs))
     if note:
         notes.append(note)
     flagged = [(c, ctx.flags[c]) for c in present if c in ctx.flags and ctx.flags[c].any]

@@ -68,7 +68,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
     from paragrid.analysis.report import write_report  # heavy: pandas, scipy, plotly
 
     write_report(Path(args.rundir), compare_paper=args.compare == "paper", alpha=args.alpha,
-                 test=args.test, holm=args.holm, unit_test=args.unit_test)
+                 test=args.test, holm=args.holm, unit_test=args.unit_test, flags=args.flags)
 
 
 def _cmd_tune(args: argparse.Namespace) -> None:
@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "test on any other; leave-one-out cells use --unit-test)")
     p.add_argument("--holm", action="store_true",
                    help="Holm-correct p-values within each table (also the dashboard switch's default)")
+    p.add_argument("--flags", action="store_true",
+                   help="print every protocol flag's details under the tables (and in the .md files); "
+                        "by default each table has one line of counts")
     p.add_argument("--unit-test", choices=["paired", "wilcoxon"], default="paired",
                    help="leave-one-speaker/session-out runs: paired t-test over the speakers or "
                         "sessions (default) or Wilcoxon signed-rank")

@@ -208,7 +208,7 @@ def test_every_table_cell_names_its_test_and_correction(run):
                          if "no comparisons" not in c and "paper" not in c)
     assert all("correction: none" in c for c in cells if "Test:" in c)
     on = page[page.index('<div class="holm-on">'):]
-    assert "correction: Holm within Table 2 (" in on
+    assert "correction: Holm within the transfer table (" in on
     assert 'id="holm-toggle"' in page and "Holm correction within each table" in page
 
 

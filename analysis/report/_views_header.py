@@ -91,7 +91,8 @@ def _caution_pills(results: pd.DataFrame, summary: pd.DataFrame, test: str) -> l
 
 
 def header(rundir: Path, results: pd.DataFrame, summary: pd.DataFrame, test: str, alpha: float,
-           use_holm: bool, generated: str) -> str:
+           use_holm: bool, generated: str, study: str = "") -> str:
+    """`study`: the caption naming fold scheme, design, normalisation and marker test."""
     names = sorted(results["spec_name"].astype(str).unique()) if "spec_name" in results else [rundir.name]
     hashes = sorted(results["spec_hash"].astype(str).unique()) if "spec_hash" in results else []
     trials = results["trial_id"].nunique() if "trial_id" in results else \
@@ -120,6 +121,7 @@ def header(rundir: Path, results: pd.DataFrame, summary: pd.DataFrame, test: str
             + f" · generated {esc(generated)} · significance: {esc(test)} test on k-fold cells, "
             f"α = {alpha:g}")
     out = [f'<header class="top"><h1>Transfer-learning report: {esc(", ".join(names))}</h1>'
+           + (f'<div class="meta study"><b>{esc(study)}</b></div>' if study else "") +
            f'<div class="meta">{meta}</div><div class="pills">{"".join(pills)}</div>',
            holm_switch_html(use_holm)]
     if settings:

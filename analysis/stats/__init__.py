@@ -18,7 +18,8 @@ Everything here works on pandas tables and plain values (no Plotly, no HTML);
 * fold designs: `Design`, `design_of`, `design_note`, `marker_test`, `table_test`
 * protocol flags: `cell_flags`, `CellFlags`, `FoldCounts`, `fold_counts`, `cap_bound`,
   `epoch_caps`, `one_class`, `CAP_FRACTION`, `CAP_WHY`, `CHANCE_WHY`, `DISAGREE_WHY`
-* explanations: `Context`, `cell_hover`, `table_notes`, `summary_lookup`
+* explanations: `Context`, `cell_hover`, `table_notes`, `summary_lookup`, `flags_line`,
+  `flag_details`
 * number formats: `fmt_p`, `fmt_num`, `fmt_measured`
 """
 
@@ -26,7 +27,8 @@ from paragrid.analysis.stats._cells import (CELL, ORIGIN_UNKNOWN, Cell, cell_of,
                                             cross_corpus_source, direction_label, method_label,
                                             method_rank, origin_label, origin_rank, source_rank,
                                             sources_key)
-from paragrid.analysis.stats._explain import Context, cell_hover, summary_lookup, table_notes
+from paragrid.analysis.stats._explain import (Context, cell_hover, flag_details, flags_line, summary_lookup,
+                                              table_notes)
 from paragrid.analysis.stats._flags import (CAP_FRACTION, CAP_WHY, CHANCE_WHY, DISAGREE_WHY,
                                             CellFlags, FoldCounts, cap_bound, cell_flags,
                                             epoch_caps, fold_counts, one_class)
@@ -61,7 +63,7 @@ __all__ = [
     "cell_flags", "CellFlags", "FoldCounts", "fold_counts", "cap_bound", "epoch_caps",
     "one_class", "CAP_FRACTION", "CAP_WHY", "CHANCE_WHY", "DISAGREE_WHY",
     # explanations
-    "Context", "cell_hover", "table_notes", "summary_lookup",
+    "Context", "cell_hover", "table_notes", "summary_lookup", "flags_line", "flag_details",
     # number formats
     "fmt_p", "fmt_num", "fmt_measured",
 ]

@@ -41,7 +41,7 @@ SAME_FOLD = [("seed", "seed (fold split)"), ("fold_scheme", "fold scheme"),
              ("val_fold", "validation fold"), ("n_test", "test-fold size n_test"),
              ("n_val", "validation-fold size n_val"), ("n_train", "training size n_train")]
 KFOLD_TESTS = ("calibrated", "corrected", "naive")
-TABLE_LABEL = {"table2": "Table 2", "crosscorpus": "the cross-corpus table"}
+TABLE_LABEL = {"table2": "the transfer table", "crosscorpus": "the cross-corpus table"}
 
 
 @dataclass

@@ -81,3 +81,14 @@ def test_tex_tables_compile_in_a_paper_as_they_are(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "paper.pdf").exists()
+
+
+def test_the_report_says_when_models_are_under_trained(tmp_path, capsys):
+    results, curves = build_results(targets=("synth-a",), para_sources=("speaker",), cross_budgets=(), k=4,
+                                    repeats=2, max_epochs=20, cap_bound={("prognet", "speaker", "synth-a", 2): 4})
+    write_tables(tmp_path, results, curves)
+    page = write_report(tmp_path).read_text()
+    out = capsys.readouterr().out
+    assert "Warning: 1 cell(s) may be under-trained" in out and "8 of their 8 folds cap-bound" in out
+    assert "prognet speaker synth-a 2: mean best epoch 20.0 of 20" in out
+    assert "Warning: 1 cell(s) may be under-trained" in page

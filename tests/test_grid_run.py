@@ -118,6 +118,8 @@ def test_grid_failures_resume_tables_rerun_and_retry(local_ray, work, capsys, mo
     run_grid(str(spec), storage=str(runs))
     out = capsys.readouterr().out
     assert "nothing to do: all 5 trials of 'tiny' are finished" in out and "no training was run" in out
+    from paragrid.grid.store import under_trained  # the run's last lines name under-trained cells
+    assert ("may be under-trained" in out.splitlines()[-1]) == bool(under_trained(res))
     assert _files(run_dir, "units/*/*.parquet") == unit_files
     assert _files(runs, "source-models/*/model.pt") == model_files
     assert pd.read_parquet(run_dir / "results.parquet").equals(res)

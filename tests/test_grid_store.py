@@ -117,3 +117,18 @@ def test_a_run_folder_belongs_to_one_spec_hash(tmp_path):
     assert replaced.name == "grid" and "--replace" in note
     assert remove_report(run) and not (tmp_path / "grid" / "report").exists()
     assert not remove_report(run) and (tmp_path / "grid" / "run.json").exists()
+
+
+def test_under_trained_cells_are_named_with_their_cap_bound_folds():
+    from paragrid.grid.store import under_trained, under_trained_line
+
+    rows = pd.DataFrame({"method": "dnn", "sources": "none", "target": "ca", "budget": 2,
+                         "max_epochs": 100, "best_epoch": [100, 96, 91, 90]})
+    other = rows.assign(method="ptft", best_epoch=[50, 95, 60, 70])          # mean 68.75: fine
+    edge = rows.assign(method="prognet", best_epoch=[89, 89, 89, 89])        # mean 89 < 90: fine
+    cells = under_trained(pd.concat([rows, other, edge]))
+    assert [(c.cell, c.mean_best_epoch, c.cap_bound, c.folds) for c in cells] == [("dnn none ca 2", 94.25, 2, 4)]
+    line = under_trained_line(rows)
+    assert line.startswith("1 cell(s) may be under-trained") and "2 of their 4 folds cap-bound" in line
+    assert "max_epochs" in line and "\n" not in line
+    assert under_trained_line(other) is None and under_trained(pd.DataFrame()) == []

@@ -28,6 +28,7 @@ from paragrid.analysis.report._views_tuning import tuning
 from paragrid.analysis.stats import (Design, check_test, comparison_tests, load_curves,
                                      load_results, summarise, table_test)
 from paragrid.errors import UserError
+from paragrid.grid.store import under_trained_line
 
 
 def write_report(rundir: Path, compare_paper: bool = False, alpha: float = 0.05, *,
@@ -60,9 +61,12 @@ def write_report(rundir: Path, compare_paper: bool = False, alpha: float = 0.05,
                        compare_paper=compare_paper, tests=tests) for h in (False, True))
     chosen = on if holm else off
     study = study_of(results, summary, test, unit_test, alpha)
+    warning = under_trained_line(results)
     for a in (off, on):
-        describe(a.t2, study, summary)
-        describe(a.cc, study, summary)
+        for table in (a.t2, a.cc):
+            describe(table, study, summary)
+            if table is not None and warning:
+                table.notes.append(f"Warning: {warning}.")
 
     out = rundir / "report"
     out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +92,8 @@ def write_report(rundir: Path, compare_paper: bool = False, alpha: float = 0.05,
         if "spec_name" in results else rundir.name
     page = render_page(
         title=f"paragrid report · {names}", subtitle=names,
-        header_html=header(rundir, results, summary, test, alpha, holm, generated, study.caption),
+        header_html=header(rundir, results, summary, test, alpha, holm, generated, study.caption,
+                           warning),
         sections=[s for s in sections if s is not None], footer=footer_html(len(results), generated, written, holm), holm=holm)
     index = write_atomic(out / "index.html", page)
 

@@ -38,7 +38,7 @@ from paragrid.grid.run._schedule import run_tune
 from paragrid.grid.run._tracking import Tracking, callbacks, parse_track
 from paragrid.grid.run._trainable import FAULT_ENV, USER_FAULT_ENV, WorkerContext, error_parts, run_unit
 from paragrid.grid.spec import load_spec
-from paragrid.grid.store import RunDir, RunLock, remove_report
+from paragrid.grid.store import RunDir, RunLock, remove_report, under_trained_line
 
 
 class TrialsFailed(UserError):
@@ -83,6 +83,7 @@ def run_grid(spec, storage: str | None = None, address: str | None = None, verbo
             merger.finish()
             say(f"nothing to do: all {len(plan.trials)} trials of '{s.name}' are finished (spec_hash "
                 f"{plan.spec_hash}); no training was run. Results: {plan.run.uri}/results.parquet")
+            _warn_under_trained(merger.finish(), say)
             return _result_path(plan.run)
         to_train, stored = sources_to_train(plan)
         calibration = CalibrationThread(s, plan.corpora)
@@ -101,6 +102,7 @@ def run_grid(spec, storage: str | None = None, address: str | None = None, verbo
         n_done = len(merger.done)
         say(f"finished {n_done}/{len(plan.trials)} trials in {fmt_duration(time.time() - t_start)}; "
             f"results: {plan.run.uri}/results.parquet ({len(results)} rows), curves.parquet/")
+        _warn_under_trained(results, say)
         if failures or n_done < len(plan.trials):
             first = failures[0] if failures else ("?", "not finished", "")
             raise TrialsFailed(
@@ -182,6 +184,12 @@ def _schedule(session: _Session) -> tuple[list[tuple[str, str, str]], int]:
         finally:
             progress.close()
     return [tuple(f) for f in progress.failures], progress.failed.get(SOURCE_STAGE, 0)
+
+
+def _warn_under_trained(results, say) -> None:
+    line = under_trained_line(results)
+    if line:
+        say(f"warning: {line}")
 
 
 def _result_path(run: RunDir) -> Path | str:

@@ -54,6 +54,10 @@ def plan_grid(s: Spec, storage: str | None, say=print, replace: bool = False) ->
         raise UserError(f"spec {s.origin}: the grid is empty (no method/source/target combination left)")
     label_columns = {parse_source(x)[0] for t in trials for x in t.sources}
     corpora = load_corpora(s, label_columns)
+    for name, c in corpora.items():  # the label set each corpus brings, before anything runs
+        classes = sorted(set(c.labels[s.task].tolist()))
+        say(f"corpus '{name}': {c.n} utterances, {len(set(c.labels['speaker'].tolist()))} speakers, "
+            f"{s.task} classes {', '.join(classes)}" + (f"; {c.left_out}" if c.left_out else ""))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FoldWarning)
         validate_corpora(s, corpora)

@@ -43,7 +43,7 @@ def _cmd_features(args: argparse.Namespace) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CorpusWarning)
         manifest = load_corpus(Path(args.source), args.format, label_map=args.label_map,
-                               skip_bad=args.skip_bad)
+                               skip_bad=args.skip_bad, classes=args.classes)
     for w in caught:
         if issubclass(w.category, CorpusWarning):
             print(f"warning: {w.message}", file=sys.stderr)
@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="YAML/JSON file mapping corpus labels to target classes (default: the "
                         "paper's 4 classes angry/happy/neutral/sad; for a manifest, English "
                         "names such as anger, happiness, joy, sadness are matched too)")
+    p.add_argument("--classes", default=None, metavar="A,B,C",
+                   help="keep these classes, matched by name, synonym (fear/fearful) or the corpus' "
+                        "documented label meaning, without a label map; e.g. "
+                        "angry,happy,neutral,sad,fearful")
     p.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--sample-rate", type=int, default=16000,
                    help="extract at this rate, resampling files that differ (default 16000)")

@@ -117,6 +117,8 @@ def test_a_run_folder_belongs_to_one_spec_hash(tmp_path):
     assert replaced.name == "grid" and "--replace" in note
     assert remove_report(run) and not (tmp_path / "grid" / "report").exists()
     assert not remove_report(run) and (tmp_path / "grid" / "run.json").exists()
+    st.write_text("# resolved spec 'old' (from x.yaml); spec_hash cccccccccccccccc\nname: old\n", "old", "spec.yaml")
+    assert folder_hash(RunDir(st, "old")) == "c" * 16   # a folder without run.json: its spec.yaml
 
 
 def test_under_trained_cells_are_named_with_their_cap_bound_folds():

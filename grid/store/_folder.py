@@ -15,12 +15,19 @@ SHORT_HASH = 8
 
 
 def folder_hash(run: RunDir) -> str | None:
-    """The spec hash a run folder belongs to (its run.json), or None for a new or unreadable one."""
+    """The spec hash a run folder belongs to (its run.json, else the first line of its
+    spec.yaml), or None for a new or unreadable one."""
     try:
         value = run.storage.read_json(*run.at("run.json")).get("spec_hash")
+        if isinstance(value, str):
+            return value
     except (FileNotFoundError, OSError, ValueError, AttributeError):
+        pass
+    try:
+        head = run.storage.read_text(*run.at("spec.yaml")).split("\n", 1)[0]
+    except (FileNotFoundError, OSError, ValueError):
         return None
-    return value if isinstance(value, str) else None
+    return head.rsplit("spec_hash ", 1)[1].strip() if "; spec_hash " in head else None
 
 
 def run_dir_for(storage: Storage, name: str, spec_hash: str, replace: bool = False) -> tuple[RunDir, str | None]:

@@ -32,9 +32,9 @@ class Study:
 
     def legend(self) -> str:
         """The marker legend (plain text), counting the methods compared."""
-        star = f"* significantly better than the DNN (p < {self.alpha:g})"
+        star = f"* significantly better than the DNN at p < {self.alpha:g}"
         if self.most_compared <= 2:
-            return f"{star} (one transfer method per source set, so no †)"
+            return f"{star}; one transfer method per source set, so no †"
         others = "both other methods" if self.most_compared == 3 else f"all {self.most_compared - 1} other methods"
         return f"{star}; † significantly better than {others} on the same source set"
 

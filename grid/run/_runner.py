@@ -80,10 +80,10 @@ def run_grid(spec, storage: str | None = None, address: str | None = None, verbo
         merger = Merger(plan.run, plan.spec_hash, [t.trial_id for t in plan.trials])
         merger.collect(plan.finished_units)
         if not plan.todo:
-            merger.finish()
+            results = merger.finish()
             say(f"nothing to do: all {len(plan.trials)} trials of '{s.name}' are finished (spec_hash "
                 f"{plan.spec_hash}); no training was run. Results: {plan.run.uri}/results.parquet")
-            _warn_under_trained(merger.finish(), say)
+            _warn_under_trained(results, say)
             return _result_path(plan.run)
         to_train, stored = sources_to_train(plan)
         calibration = CalibrationThread(s, plan.corpora)

@@ -37,17 +37,19 @@ def load_spec(spec: str | Path | dict[str, Any], *, architecture=None, features_
 
 def run(spec, *, storage: str | Path | None = None, address: str | None = None, architecture=None,
         features_dir: str | Path | None = None, track: list[str] | None = None, verbose: bool = False,
-        quiet: bool = False) -> "RunResults":
+        quiet: bool = False, replace: bool = False) -> "RunResults":
     """Run (or resume) a grid and return its results. `spec` as in `load_spec` (or a Spec).
     `address`: None starts a local Ray instance; "auto" or "host:port" attaches to a cluster.
-    `track`: e.g. ["mlflow"] or ["tensorboard"]. `quiet` prints nothing (errors still raise)."""
+    `track`: e.g. ["mlflow"] or ["tensorboard"]. `quiet` prints nothing (errors still raise).
+    A changed spec under an existing name runs in `<name>-<hash8>/` (the earlier run is kept)
+    unless `replace`, which overwrites `<name>/`."""
     from paragrid.grid.run import run_grid  # heavy: ray
 
     parsed = load_spec(spec, architecture=architecture, features_dir=features_dir)
     grids: list = []
     extra = {"say": lambda line: None} if quiet else {}  # default: the terminal, also while Ray runs
     path = run_grid(parsed, storage=str(storage) if storage is not None else None, address=address,
-                    verbose=verbose, track=track, on_results=grids.append, **extra)
+                    verbose=verbose, track=track, on_results=grids.append, replace=replace, **extra)
     return RunResults(Path(str(path)), result_grid=grids[0] if grids else None)
 
 
@@ -87,14 +89,14 @@ class RunResults:
 
         return summarise(self.results())
 
-    def significance(self, test: str = "calibrated", alpha: float = 0.05, holm: bool = False):
+    def significance(self, test: str = "auto", alpha: float = 0.05, holm: bool = False):
         """Every comparison of the run under both repeated-CV tests (and the labelled naive one)."""
         from paragrid.analysis.stats import significance_table  # heavy: pandas, scipy
 
         return significance_table(self.results(), test=test, alpha=alpha, use_holm=holm,
                                   source_name=str(self.path / "results.parquet"))
 
-    def figures(self, test: str = "calibrated", alpha: float = 0.05, holm: bool = False) -> dict:
+    def figures(self, test: str = "auto", alpha: float = 0.05, holm: bool = False) -> dict:
         """The dashboard's Plotly figures by name (plotly.graph_objects.Figure each)."""
         from paragrid.analysis.report import report_figures  # heavy: pandas, scipy, plotly
 

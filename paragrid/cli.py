@@ -43,7 +43,7 @@ def _cmd_features(args: argparse.Namespace) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CorpusWarning)
         manifest = load_corpus(Path(args.source), args.format, label_map=args.label_map,
-                               skip_bad=args.skip_bad)
+                               skip_bad=args.skip_bad, classes=args.classes)
     for w in caught:
         if issubclass(w.category, CorpusWarning):
             print(f"warning: {w.message}", file=sys.stderr)
@@ -60,14 +60,15 @@ def _cmd_features(args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> None:
     run(args.spec, storage=args.storage, address=args.address, verbose=args.verbose,
-        architecture=args.architecture, features_dir=args.features_dir, track=args.track)
+        architecture=args.architecture, features_dir=args.features_dir, track=args.track,
+        replace=args.replace)
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
     from paragrid.analysis.report import write_report  # heavy: pandas, scipy, plotly
 
     write_report(Path(args.rundir), compare_paper=args.compare == "paper", alpha=args.alpha,
-                 test=args.test, holm=args.holm, unit_test=args.unit_test)
+                 test=args.test, holm=args.holm, unit_test=args.unit_test, flags=args.flags)
 
 
 def _cmd_tune(args: argparse.Namespace) -> None:
@@ -110,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="YAML/JSON file mapping corpus labels to target classes (default: the "
                         "paper's 4 classes angry/happy/neutral/sad; for a manifest, English "
                         "names such as anger, happiness, joy, sadness are matched too)")
+    p.add_argument("--classes", default=None, metavar="A,B,C",
+                   help="keep these classes, matched by name, synonym (fear/fearful) or the corpus' "
+                        "documented label meaning, without a label map; e.g. "
+                        "angry,happy,neutral,sad,fearful")
     p.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--sample-rate", type=int, default=16000,
                    help="extract at this rate, resampling files that differ (default 16000)")
@@ -128,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--track", action="append", default=None, metavar="mlflow[:URI]|tensorboard",
                    help="experiment tracking through Ray Tune's loggers (repeatable); mlflow needs "
                         "pip install 'paragrid[mlflow]' and defaults to RUNDIR/mlruns")
+    p.add_argument("--replace", action="store_true",
+                   help="a changed spec overwrites STORAGE/NAME/ (default: it runs in NAME-<hash>/ and "
+                        "the earlier run is kept)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show Ray's own output (otherwise it goes to RUNDIR/logs/ray-console.log)")
     p.set_defaults(func=_cmd_run)
@@ -137,10 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", choices=["paper"], default=None,
                    help="add the paper's own numbers side by side")
     p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--test", choices=["calibrated", "corrected"], default="calibrated",
-                   help="significance test for the markers (default: the paper's calibrated test)")
+    p.add_argument("--test", choices=["auto", "calibrated", "corrected"], default="auto",
+                   help="significance test for the markers of k-fold cells (default auto: the "
+                        "calibrated test on 10 x 10-fold designs, its calibration, the corrected "
+                        "test on any other; leave-one-out cells use --unit-test)")
     p.add_argument("--holm", action="store_true",
                    help="Holm-correct p-values within each table (also the dashboard switch's default)")
+    p.add_argument("--flags", action="store_true",
+                   help="print every protocol flag's details under the tables (and in the .md files); "
+                        "by default each table has one line of counts")
     p.add_argument("--unit-test", choices=["paired", "wilcoxon"], default="paired",
                    help="leave-one-speaker/session-out runs: paired t-test over the speakers or "
                         "sessions (default) or Wilcoxon signed-rank")

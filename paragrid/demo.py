@@ -58,6 +58,5 @@ def run_demo(workdir: Path, seed: int = 0, verbose: bool = False) -> Path:
     index = write_report(Path(run_dir))
     _done(t)
 
-    print(f"\ndemo finished in {time.perf_counter() - total:.0f} s")
-    print(f"dashboard: {index}")
+    print(f"\ndemo finished in {time.perf_counter() - total:.0f} s (the dashboard's path is above)")
     return index

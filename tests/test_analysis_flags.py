@@ -64,6 +64,9 @@ def test_flags_reach_the_tables():
     assert t2.flags[row[("speaker", "PT/FT")]][0] == "4/8 at chance"
     assert "Flag: 2 of 8 folds cap-bound" in t2.hovers[row[("speaker", "ProgNet")]][0]
     md = t2.to_markdown()
+    assert "Flags ⚑: 1 cell with cap-bound folds; 1 cell with folds at chance (details: " in md
+    assert "4 of 8 folds at chance" not in md and "last 5 %" not in md   # one line per table
+    md = t2.to_markdown(flags=True)                                       # --flags: the details
     assert "4 of 8 folds at chance (predictions in one class)" in md
     assert "cap-bound: the selected epoch lies in the last 5 % of the fold's epoch cap" in md
     assert "4 folds × 2 repeats (not 10 folds × 10 repeats)" in md
@@ -84,7 +87,10 @@ def test_disagreement_between_the_calibrated_and_corrected_tests():
     assert "calibrated p = 8.6e-06, corrected p = 0.069 (α = 0.05)" in flags.disagreements[0]
     ptft = a.ctx.flags[Cell("emotion", "synth-a", "speaker", "ptft", 1, "spec")]
     assert [line.split(":")[0] for line in ptft.disagreements] == ["ProgNet vs PT/FT"]
-    assert DISAGREE_WHY in a.t2.notes and "far more liberal" in DISAGREE_WHY
+    assert DISAGREE_WHY in a.t2.flag_details and "far more liberal" in DISAGREE_WHY
+    assert [n for n in a.t2.notes if n.startswith("Flags ⚑: ")] == [
+        "Flags ⚑: 2 cells where the calibrated and corrected tests disagree (details: paragrid report --flags, "
+        "or the ⚑ under a dashboard cell)."]
     # the DNN is the baseline of the comparison, not flagged itself
     assert not a.ctx.flags[Cell("emotion", "synth-a", "none", "dnn", 1, "spec")].disagreements
 
@@ -97,5 +103,5 @@ def test_holm_adjusts_both_tests_before_comparing_them():
         m = np.count_nonzero(~np.isnan(raw))
         assert (sig[f"p_adj_{t}"] >= sig[f"p_{t}"]).all()
         assert sig[f"p_adj_{t}"].min() == pytest.approx(min(1.0, m * np.nanmin(raw)))
-    assert set(sig["correction"]) == {"Holm within Table 2 (3 comparisons)"}
+    assert set(sig["correction"]) == {"Holm within the transfer table (3 comparisons)"}
     assert (sig["disagree"] == ((sig["p_adj_calibrated"] < 0.05) != (sig["p_adj_corrected"] < 0.05))).all()

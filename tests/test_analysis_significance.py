@@ -62,27 +62,42 @@ def test_pipeline_p_values_match_hand_computation():
     assert r["df_corrected"] == 5
     # naive: t = 0.025 / (0.01 / sqrt(6)) = 2.5 sqrt(6)
     assert r["t_naive"] == pytest.approx(2.5 * math.sqrt(6))
-    assert r["p"] == r["p_calibrated"]  # the default test
+    # the default marker test follows the design: 3 folds x 2 repeats is not the calibrated
+    # test's 10 x 10, so the corrected test decides; asked for, the calibrated one does
+    assert r["p"] == r["p_corrected"] and r["test"] == "corrected"
+    r = _row(significance_table(paired_results({"prognet": D}), test="calibrated"), "prognet", "dnn")
+    assert r["p"] == r["p_calibrated"] and r["test"] == "calibrated"
+
+
+def test_the_default_marker_test_follows_the_design():
+    """calibrated on 10 x 10 folds only (its calibration), corrected on 5 x 2, paired over
+    speakers on leave-one-speaker-out."""
+    ten = significance_table(paired_results({"prognet": list(np.linspace(0.01, 0.03, 100))}, k=10, repeats=10))
+    assert set(ten["test"]) == {"calibrated"} and (ten["p"] == ten["p_calibrated"]).all()
+    five = significance_table(paired_results({"prognet": list(np.linspace(0.01, 0.03, 10))}, k=5, repeats=2))
+    assert set(five["test"]) == {"corrected"} and (five["p"] == five["p_corrected"]).all()
+    assert set(significance_table(paired_results({"prognet": list(np.linspace(0.01, 0.03, 10))}, k=5, repeats=2),
+                                  test="calibrated")["test"]) == {"calibrated"}
 
 
 def test_markers_star_and_dagger():
     # ProgNet clearly above both; PT/FT equal to the DNN up to small zero-mean noise.
     noise = [0.002, -0.002, 0.001, -0.001, 0.0005, -0.0005]
-    sig = significance_table(paired_results({"prognet": D, "ptft": noise}))
+    sig = significance_table(paired_results({"prognet": D, "ptft": noise}), test="calibrated")
     marks = markers(sig)
     assert marks[Cell("emotion", "synth-a", "speaker", "prognet", 1, "spec")] == "*†"
     assert marks[Cell("emotion", "synth-a", "speaker", "ptft", 1, "spec")] == ""
 
 
 def test_star_without_dagger_when_both_transfer_methods_are_equal():
-    sig = significance_table(paired_results({"prognet": D, "ptft": D}))
+    sig = significance_table(paired_results({"prognet": D, "ptft": D}), test="calibrated")
     marks = markers(sig)
     assert marks[Cell("emotion", "synth-a", "speaker", "prognet", 1, "spec")] == "*"
     assert marks[Cell("emotion", "synth-a", "speaker", "ptft", 1, "spec")] == "*"
 
 
 def test_significantly_worse_gets_no_star():
-    sig = significance_table(paired_results({"ptft": [-d for d in D]}))
+    sig = significance_table(paired_results({"ptft": [-d for d in D]}), test="calibrated")
     r = _row(sig, "ptft", "dnn")
     assert r["significant"] and r["mean_diff"] < 0
     assert markers(sig)[Cell("emotion", "synth-a", "speaker", "ptft", 1, "spec")] == ""

@@ -30,3 +30,14 @@ def test_user_error_is_one_line_with_nonzero_exit(tmp_path, capsys):
     assert code != 0
     assert err.startswith("error: ") and "\n" not in err
     assert "nope.csv" in err
+
+
+def test_run_replace_and_report_test_and_flags_reach_their_functions(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr("paragrid.cli.run", lambda spec, **kw: seen.update(run=kw))
+    monkeypatch.setattr("paragrid.analysis.report.write_report", lambda rundir, **kw: seen.update(report=kw))
+    assert main(["run", "demo", "--replace"]) == 0 and seen["run"]["replace"] is True
+    assert main(["run", "demo"]) == 0 and seen["run"]["replace"] is False
+    assert main(["report", str(tmp_path), "--flags"]) == 0
+    assert seen["report"]["flags"] is True and seen["report"]["test"] == "auto"  # the design decides
+    assert main(["report", str(tmp_path), "--test", "calibrated"]) == 0 and seen["report"]["test"] == "calibrated"

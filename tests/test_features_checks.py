@@ -176,3 +176,38 @@ def test_crema_d_source_may_be_the_release_folder_or_audiowav(tmp_path, capsys):
     shutil.rmtree(tmp_path / "crema" / "AudioWAV")
     with pytest.raises(UserError, match=r"no AudioWAV/\*\.wav under .*CREMA-D root"):
         load_corpus(tmp_path / "crema", "crema-d")
+
+
+# --- --classes: more than the four classes without a map -----------------------------------------
+
+
+def test_classes_keep_a_fifth_emotion_without_a_map(tmp_path, capsys):
+    make_emodb_tree(tmp_path / "emodb")
+    df = load_corpus(tmp_path / "emodb", "emodb", classes="angry,happy,neutral,sad,fearful")
+    assert df["emotion"].value_counts().to_dict() == {c: 4 for c in ("angry", "happy", "neutral", "sad", "fearful")}
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "fear (A) -> fearful" in line and "--classes angry,happy,neutral,sad,fearful" in line
+    assert "dropped boredom (L)=4, disgust (E)=4" in line
+    # a manifest in plain English: fear and fearful are one class; IEMOCAP's exc still merges into happy
+    csv = _manifest(tmp_path / "m", ["anger", "joy", "sadness", "neutral", "fear", "Fearful", "boredom"])
+    df = load_corpus(csv, "manifest", classes=["angry", "happy", "sad", "neutral", "fearful"])
+    assert (df["emotion"] == "fearful").sum() == 2 and len(df) == 6
+    from paragrid.features.corpora import classes_label_map
+    assert classes_label_map("happy,sad", "iemocap").lookup("exc") == "happy"
+
+
+def test_classes_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    from paragrid.cli import main
+
+    calls = _stub_extract(monkeypatch)
+    csv = _manifest(tmp_path / "m", ["anger", "joy", "sadness", "neutral"])
+    assert main(["features", str(csv), "--format", "manifest", "--out", str(tmp_path / "x.parquet"),
+                 "--classes", "angry"]) == 2
+    assert "--classes 'angry': name at least two classes" in capsys.readouterr().err
+    (tmp_path / "map.yaml").write_text("anger: angry\n")
+    assert main(["features", str(csv), "--format", "manifest", "--out", str(tmp_path / "x.parquet"),
+                 "--classes", "angry,sad", "--label-map", str(tmp_path / "map.yaml")]) == 2
+    assert "pass one of them" in capsys.readouterr().err and not calls
+    assert main(["features", str(csv), "--format", "manifest", "--out", str(tmp_path / "x.parquet"),
+                 "--classes", "angry,sad,fearful"]) == 0
+    assert len(calls) == 1 and set(calls[0][0]["emotion"]) == {"angry", "sad"}

@@ -118,32 +118,60 @@ def test_grid_failures_resume_tables_rerun_and_retry(local_ray, work, capsys, mo
     run_grid(str(spec), storage=str(runs))
     out = capsys.readouterr().out
     assert "nothing to do: all 5 trials of 'tiny' are finished" in out and "no training was run" in out
+    from paragrid.grid.store import under_trained  # the run's last lines name under-trained cells
+    assert ("may be under-trained" in out.splitlines()[-1]) == bool(under_trained(res))
     assert _files(run_dir, "units/*/*.parquet") == unit_files
     assert _files(runs, "source-models/*/model.pt") == model_files
     assert pd.read_parquet(run_dir / "results.parquet").equals(res)
 
-    # D. one more repeat: a new spec hash, so its trials run, but the stored source models of
-    # repeat 0 are reused; the two repeats of each cell train as one pack; the pack holding one
-    # trial fails on its first attempt and is retried, nothing lost or doubled.
+    # D. one more repeat: a new spec hash, so it runs in a folder of its own (tiny-<hash8>), named
+    # up front; the first run's files stay untouched and reportable. The stored source models of
+    # repeat 0 are reused; the two repeats of each cell train as one pack. D1 is interrupted (the
+    # pack holding one trial fails, no retries); D2 resumes it in the same new folder.
+    from paragrid.analysis.report import write_report  # heavy: plotly
+
+    write_report(run_dir, quiet=True)
+    old_files = {p.relative_to(run_dir).as_posix(): p.stat().st_mtime_ns
+                 for p in run_dir.rglob("*") if p.is_file() and not p.name.startswith(".lock")}
     monkeypatch.setenv(FAULT_ENV, "prognet.gender.ca.b2.r1")
-    spec2 = write_spec(work, tiny_spec(repeats=2, resources={"cpu": 1, "gpu": 0, "pack": 2}, **SPEC))
-    run_grid(str(spec2), storage=str(runs))
+    spec2 = write_spec(work, tiny_spec(repeats=2, max_failures=0, resources={"cpu": 1, "gpu": 0, "pack": 2},
+                                       **SPEC))
+    with pytest.raises(TrialsFailed):
+        run_grid(str(spec2), storage=str(runs))
     out = capsys.readouterr().out
-    assert "holds trials of a different spec" in out
+    new_dirs = [p for p in runs.iterdir() if p.name.startswith("tiny-")]
+    assert len(new_dirs) == 1 and len(new_dirs[0].name) == len("tiny-") + 8
+    run_dir2 = new_dirs[0]
+    note = out.index(f"runs in {run_dir2}")
+    assert note < out.index("1. source models") and "--replace" in out[note:out.index("\n", note)]
     assert "1. source models: 2 to train (2 already stored)" in out
     assert "2. transfer trials: 8 trial(s) in 4 pack(s)" in out and "3. dnn baselines: 2 trial(s) in 1 pack(s)" in out
     assert _files(runs, "source-models/*/model.pt").items() >= model_files.items()
-    retry = [line for line in out.splitlines() if "retrying" in line]
-    assert len(retry) == 1 and "pack of 2 trials prognet.gender.ca.b2.r0+1 failed (attempt 1 of 2), " \
-        "retrying: RuntimeError: injected fault" in retry[0]
-    assert f"[log: {run_dir}/units/prognet.gender.ca.b2.r0+1/error.txt]" in retry[0]
     assert "Traceback" not in out
-    assert (run_dir / "units/prognet.gender.ca.b2.r0+1/fault-injected").exists()
-    res2 = pd.read_parquet(run_dir / "results.parquet")
+    # the first run: every file as it was, its report still there and still written again
+    assert {p.relative_to(run_dir).as_posix(): p.stat().st_mtime_ns for p in run_dir.rglob("*")
+            if p.is_file() and not p.name.startswith(".lock")} == old_files
+    assert pd.read_parquet(run_dir / "results.parquet").equals(res)
+    write_report(run_dir, quiet=True)
+    partial2 = pd.read_parquet(run_dir2 / "results.parquet")
+    assert 0 < len(partial2) < 10 * K and partial2.spec_hash.nunique() == 1
+    write_report(run_dir2, quiet=True)  # the interrupted run is reportable too
+    assert (run_dir2 / "report" / "index.html").exists()
+
+    run_grid(str(write_spec(work, tiny_spec(repeats=2, max_failures=1,
+                                            resources={"cpu": 1, "gpu": 0, "pack": 2}, **SPEC))),
+             storage=str(runs))
+    out = capsys.readouterr().out
+    assert f"runs in {run_dir2}" in out and "resuming: " in out
+    assert "removed" in out and not (run_dir2 / "report").exists()  # no stale report beside new results
+    assert (run_dir2 / "units/prognet.gender.ca.b2.r0+1/fault-injected").exists()
+    res2 = pd.read_parquet(run_dir2 / "results.parquet")
     assert len(res2) == 10 * K and not res2.duplicated(["trial_id", "fold"]).any()
     assert res2.spec_hash.nunique() == 1 and res2.spec_hash[0] != res.spec_hash[0]
+    assert res2.spec_hash[0].startswith(run_dir2.name[len("tiny-"):])
     packed = res2[res2.trial_id.str.startswith("prognet.gender")]
     assert set(packed.pack_size) == {2} and packed.pack_id.nunique() == 1
+    assert pd.read_parquet(run_dir / "results.parquet").equals(res)
 
 
 def test_user_errors_come_before_ray_starts(work, monkeypatch):

@@ -100,3 +100,37 @@ def test_finished_units_are_those_of_this_spec_with_their_marker_written(tmp_pat
     run.write_unit("b", rows(["b"]), rows(["b"]), {"spec_hash": "h1", "trial_ids": ["b"]})
     assert run.finished_units("h1") == {"a+1": ("a", "a2"), "b": ("b",)}
     assert RunDir(Storage(tmp_path), "empty").finished_units("h1") == {}
+
+def test_a_run_folder_belongs_to_one_spec_hash(tmp_path):
+    from paragrid.grid.store import folder_hash, remove_report, run_dir_for
+
+    st = Storage(tmp_path)
+    run, note = run_dir_for(st, "grid", "a" * 16)
+    assert run.name == "grid" and note is None               # a new folder
+    st.write_json({"spec_hash": "a" * 16}, "grid", "run.json")
+    st.write_text("<html>", "grid", "report", "index.html")
+    assert run_dir_for(st, "grid", "a" * 16) == (run, None)  # the same spec resumes in it
+    other, note = run_dir_for(st, "grid", "b" * 16)
+    assert other.name == "grid-bbbbbbbb" and f"runs in {other.uri}" in note and "--replace" in note
+    assert "\n" not in note and folder_hash(run) == "a" * 16
+    replaced, note = run_dir_for(st, "grid", "b" * 16, replace=True)
+    assert replaced.name == "grid" and "--replace" in note
+    assert remove_report(run) and not (tmp_path / "grid" / "report").exists()
+    assert not remove_report(run) and (tmp_path / "grid" / "run.json").exists()
+    st.write_text("# resolved spec 'old' (from x.yaml); spec_hash cccccccccccccccc\nname: old\n", "old", "spec.yaml")
+    assert folder_hash(RunDir(st, "old")) == "c" * 16   # a folder without run.json: its spec.yaml
+
+
+def test_under_trained_cells_are_named_with_their_cap_bound_folds():
+    from paragrid.grid.store import under_trained, under_trained_line
+
+    rows = pd.DataFrame({"method": "dnn", "sources": "none", "target": "ca", "budget": 2,
+                         "max_epochs": 100, "best_epoch": [100, 96, 91, 90]})
+    other = rows.assign(method="ptft", best_epoch=[50, 95, 60, 70])          # mean 68.75: fine
+    edge = rows.assign(method="prognet", best_epoch=[89, 89, 89, 89])        # mean 89 < 90: fine
+    cells = under_trained(pd.concat([rows, other, edge]))
+    assert [(c.cell, c.mean_best_epoch, c.cap_bound, c.folds) for c in cells] == [("dnn none ca 2", 94.25, 2, 4)]
+    line = under_trained_line(rows)
+    assert line.startswith("1 cell(s) may be under-trained") and "2 of their 4 folds cap-bound" in line
+    assert "max_epochs" in line and "\n" not in line
+    assert under_trained_line(other) is None and under_trained(pd.DataFrame()) == []

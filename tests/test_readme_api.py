@@ -32,4 +32,5 @@ def test_the_readme_notebook_example_runs(tmp_path, monkeypatch, capsys):
     assert set(cells.method) == {"dnn", "prognet"} and cells.uar_mean.between(0, 1).all()
     assert len(tests) >= 1 and figures and all(hasattr(f, "to_plotly_json") for f in figures.values())
     assert scope["run"].result_grid is not None
-    assert "prognet" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "prognet" in out and "budget" in out  # each cell printed with its budget

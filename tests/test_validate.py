@@ -135,6 +135,34 @@ def test_stratified_speaker_with_fewer_than_k_utterances_is_named_with_the_fixes
                     sources=[]))
 
 
+def test_every_speaker_below_k_is_named_and_the_spec_can_leave_them_out(tmp_path):
+    from paragrid.grid.plan import plan_grid
+
+    corpus = balanced(4)
+    corpus["S98"] = ("M", "x", FOUR[:3])
+    corpus["S99"] = ("F", "x", FOUR)
+    a = write_corpus(tmp_path / "a.parquet", corpus)
+    with pytest.raises(UserError) as err:
+        check(spec_file(tmp_path, {"a": a}, k=5, budgets=["all"]))
+    msg = _one_line(err, a)
+    assert "speakers 'S98' (3), 'S99' (4) have fewer than k=5 utterances" in msg
+    assert "exclude_speakers: [S98, S99]" in msg and "min_utterances: 5" in msg
+    # the spec leaves them out, by name or by size; the run says whom, and the label set it uses
+    for over in ({"exclude_speakers": ["S98", "S99"]}, {"min_utterances": 5}):
+        spec = load_spec(spec_file(tmp_path, {"a": a}, k=5, budgets=["all"], **over))
+        said: list[str] = []
+        plan = plan_grid(spec, str(tmp_path / "runs"), said.append)
+        assert set(plan.corpora["a"].labels["speaker"]) == {f"S{i:02d}" for i in range(4)}
+        line = [x for x in said if x.startswith("corpus 'a': ")]
+        assert len(line) == 1 and "emotion classes angry, happy, neutral, sad" in line[0]
+        assert "left out 2 speaker(s)" in line[0] and "4 speakers" in line[0]
+    assert "S98 (3), S99 (4)" in line[0]                 # min_utterances names them with their counts
+    with pytest.raises(UserError, match="exclude_speakers names 'S77', a speaker of no corpus"):
+        check(spec_file(tmp_path, {"a": a}, k=5, budgets=["all"], exclude_speakers=["S98", "S99", "S77"]))
+    with pytest.raises(UserError, match="exclude_speakers must be a list"):
+        load_spec(spec_file(tmp_path, {"a": a}, exclude_speakers="S98"))
+
+
 # --- per fold after the split ------------------------------------------------------------------
 
 

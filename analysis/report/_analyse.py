@@ -24,7 +24,7 @@ class Analysis:
     cc: Table | None
 
 
-def analyse(results: pd.DataFrame, summary: pd.DataFrame, *, test: str = "calibrated",
+def analyse(results: pd.DataFrame, summary: pd.DataFrame, *, test: str = "auto",
             unit_test: str = "paired", alpha: float = 0.05, holm: bool = False,
             compare_paper: bool = False, source_name: str = "results.parquet",
             tests: pd.DataFrame | None = None) -> Analysis:

@@ -46,7 +46,7 @@ def holm_switch_html(on: bool) -> str:
     """The visible Holm switch; the page script shows the matching variant of every view."""
     checked = " checked" if on else ""
     return ('<label class="switch" title="Holm-Bonferroni step-down correction of the p-values '
-            'within each table (Table 2, the cross-corpus table); markers, verdicts and stars '
+            'within each table (the transfer table, the cross-corpus table); markers, verdicts and stars '
             'follow it"><input type="checkbox" id="holm-toggle"' + checked + '> Holm correction '
             "within each table</label>")
 
@@ -106,6 +106,7 @@ def table_html(table: Table, caption: str | None = None) -> str:
     protocol flags; its hover text names the test, the correction and the flags."""
     wide = " wide" if len(table.columns) > 6 else ""
     out = [f'<div class="table-wrap"><table class="results{wide}">']
+    caption = caption or table.caption
     if caption:
         out.append(f"<caption>{esc(caption)}</caption>")
     out += _header_html(table)
@@ -123,6 +124,9 @@ def table_html(table: Table, caption: str | None = None) -> str:
         out.append("</tr>")
     out.append("</tbody></table></div>")
     out += [note_html(esc(n), "warn" if n.startswith("Flag") else "note") for n in table.notes]
+    if table.flag_details:  # one click away, not in the way of the table
+        out.append('<details class="flags"><summary>⚑ flag details</summary>'
+                   + "".join(note_html(esc(n), "warn") for n in table.flag_details) + "</details>")
     return "".join(out)
 
 

@@ -20,7 +20,7 @@ from paragrid.analysis.stats import complete_curves, summarise, with_origin
 
 
 def report_figures(results: pd.DataFrame, curves: pd.DataFrame | None = None, *,
-                   test: str = "calibrated", alpha: float = 0.05, holm: bool = False,
+                   test: str = "auto", alpha: float = 0.05, holm: bool = False,
                    unit_test: str = "paired") -> dict[str, go.Figure]:
     results = with_origin(results)
     if curves is not None:

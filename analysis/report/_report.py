@@ -22,24 +22,28 @@ from paragrid.analysis.report import _views_tests as views_tests
 from paragrid.analysis.report._analyse import Analysis, analyse
 from paragrid.analysis.report._dashboard import esc
 from paragrid.analysis.report._page import render_page, write_atomic
+from paragrid.analysis.report._study import describe, study_of
 from paragrid.analysis.report._views_header import header
 from paragrid.analysis.report._views_tuning import tuning
-from paragrid.analysis.stats import (TEST_LABEL, check_test, comparison_tests, load_curves,
-                                     load_results, summarise)
+from paragrid.analysis.stats import (Design, check_test, comparison_tests, load_curves,
+                                     load_results, summarise, table_test)
 from paragrid.errors import UserError
+from paragrid.grid.store import under_trained_line
 
 
 def write_report(rundir: Path, compare_paper: bool = False, alpha: float = 0.05, *,
-                 test: str = "calibrated", holm: bool = False, quiet: bool = False,
-                 unit_test: str = "paired") -> Path:
+                 test: str = "auto", holm: bool = False, quiet: bool = False,
+                 unit_test: str = "paired", flags: bool = False) -> Path:
     """Write RUNDIR/report/ and return the path of index.html.
 
-    `test` picks the significance test used for the markers of repeated k-fold cells:
-    'calibrated' (the paper's, the default) or 'corrected'; the naive test is always reported
+    `test` picks the significance test used for the markers of repeated k-fold cells: 'auto'
+    (the default: the calibrated test on 10 x 10-fold cells, which it was calibrated for, the
+    corrected test on any other design), 'calibrated' or 'corrected'; the naive test is always reported
     beside them and never used for markers. `unit_test` picks it for leave-one-speaker/session-
     out cells: 'paired' (t over the speakers, df = n - 1, the default) or 'wilcoxon'. `holm`
     applies Holm's correction within each table in the written files and sets the dashboard's
-    switch (the page holds both variants).
+    switch (the page holds both variants). Each table carries one line of flag counts; `flags`
+    adds every flag's details to the Markdown files and the printed tables.
     """
     rundir = Path(rundir)
     if not 0.0 < alpha < 1.0:
@@ -50,14 +54,23 @@ def write_report(rundir: Path, compare_paper: bool = False, alpha: float = 0.05,
     curves = load_curves(rundir / "curves.parquet", results)
 
     summary = summarise(results)
+    test = table_test(test, [Design(r["fold_scheme"], int(r["k"]), int(r["n_repeats"]))
+                             for _, r in summary.iterrows()])  # "auto" named by what it chose
     tests = comparison_tests(results, test, unit_test, str(results_path))
     off, on = (analyse(results, summary, test=test, unit_test=unit_test, alpha=alpha, holm=h,
                        compare_paper=compare_paper, tests=tests) for h in (False, True))
     chosen = on if holm else off
+    study = study_of(results, summary, test, unit_test, alpha)
+    warning = under_trained_line(results)
+    for a in (off, on):
+        for table in (a.t2, a.cc):
+            describe(table, study, summary)
+            if table is not None and warning:
+                table.notes.append(f"Warning: {warning}.")
 
     out = rundir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    written = _write_tables(out, chosen)
+    written = _write_tables(out, chosen, flags)
     write_atomic(out / "summary.csv", summary.to_csv(index=False))
     write_atomic(out / "significance.csv",
                  chosen.sig.drop(columns=["diffs"], errors="ignore").to_csv(index=False))
@@ -65,8 +78,8 @@ def write_report(rundir: Path, compare_paper: bool = False, alpha: float = 0.05,
 
     generated = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sections = [
-        views_tables.overview(off, on, summary, test, alpha),
-        views_tables.cross_corpus(off, on, summary, test, alpha),
+        views_tables.overview(off, on, summary, test, alpha, study),
+        views_tables.cross_corpus(off, on, summary, test, alpha, study),
         views_tables.checks(results, summary, off, on, test),
         views_cells.learning_curves(curves),
         views_tests.significance(off, on, test, unit_test, alpha, compare_paper),
@@ -79,17 +92,18 @@ def write_report(rundir: Path, compare_paper: bool = False, alpha: float = 0.05,
         if "spec_name" in results else rundir.name
     page = render_page(
         title=f"paragrid report · {names}", subtitle=names,
-        header_html=header(rundir, results, summary, test, alpha, holm, generated),
-        sections=sections, footer=footer_html(len(results), generated, written, holm), holm=holm)
+        header_html=header(rundir, results, summary, test, alpha, holm, generated, study.caption,
+                           warning),
+        sections=[s for s in sections if s is not None], footer=footer_html(len(results), generated, written, holm), holm=holm)
     index = write_atomic(out / "index.html", page)
 
     if not quiet:
-        print(_stdout_summary(chosen, test, unit_test, alpha, holm))
+        print(_stdout_summary(chosen, study, flags))
         print(f"dashboard: {index}")
     return index
 
 
-def _write_tables(out: Path, a: Analysis) -> list[str]:
+def _write_tables(out: Path, a: Analysis, flags: bool = False) -> list[str]:
     """table2.* and crosscorpus.*; returns the names written (a table without rows: none, and
     any copy an earlier report left is removed, since a stale table would mislead)."""
     written = []
@@ -99,7 +113,7 @@ def _write_tables(out: Path, a: Analysis) -> list[str]:
             if table is None:
                 path.unlink(missing_ok=True)
                 continue
-            text = {"md": table.to_markdown, "csv": table.to_csv, "tex": table.to_latex}[ext]()
+            text = table.to_markdown(flags) if ext == "md" else table.to_csv() if ext == "csv" else table.to_latex()
             write_atomic(path, text)
             written.append(path.name)
     return written
@@ -113,14 +127,12 @@ def footer_html(n_rows: int, generated: str, written: list[str], holm: bool) -> 
             f"<code>--holm</code> asked): {links}.")
 
 
-def _stdout_summary(a: Analysis, test: str, unit_test: str, alpha: float, holm: bool) -> str:
+def _stdout_summary(a: Analysis, study, flags: bool) -> str:
+    """The tables as Markdown (each with its caption, legend, notes and one flags line)."""
     parts = []
     for table in (a.t2, a.cc):
         if table is not None:
-            parts += [f"## {table.title}", "", table.to_markdown()]
+            parts += [f"## {table.title}", "", table.to_markdown(flags)]
     if not parts:
-        parts.append("(no tables: the results hold no rows for Table 2 or the cross-corpus table)")
-    parts.append(f"* better than the DNN, † better than both other methods: {TEST_LABEL[test]} "
-                 f"(leave-one-out cells: {TEST_LABEL[unit_test]}), p < {alpha:g}"
-                 + (", Holm-corrected per table" if holm else ""))
+        parts.append("(no tables: the results hold no transfer rows yet)")
     return "\n".join(parts)

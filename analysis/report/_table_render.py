@@ -4,7 +4,10 @@ The cell texts live in one `Table`, so the formats cannot disagree. CSV and LaTe
 own writers (DataFrame.to_csv; Styler.to_latex with booktabs rules, which needs jinja2). Markdown
 is written by hand: DataFrame.to_markdown needs the optional `tabulate` package, which paragrid
 does not depend on, and the hand-written pipe table is the same GitHub-flavoured table with
-centred value columns.
+centred value columns, split by columns into tables of at most MD_WIDTH characters a line, so
+a table fits a terminal. The LaTeX is a `table` float a paper can include as it is: booktabs
+rules, the caption (title, the study's fold scheme, design, normalisation and marker test, the
+marker legend), no notes or flag prose (those are in the Markdown and the dashboard).
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pandas as pd
+
+
+MD_WIDTH = 100   # characters a Markdown table line may take (a terminal's width)
 
 
 @dataclass
@@ -27,6 +33,9 @@ class Table:
     notes: list[str] = field(default_factory=list)          # printed under the table everywhere
     hovers: list[list[str]] = field(default_factory=list)   # per cell: test, correction, flags
     flags: list[list[str]] = field(default_factory=list)    # per cell: short protocol flags
+    flag_details: list[str] = field(default_factory=list)   # what each flag means, per flagged cell
+    caption: str = ""                                       # the study: folds, design, normalisation, test
+    legend: str = ""                                        # the markers, counting the methods compared
 
     def flat_columns(self) -> list[str]:
         return [f"{g} · {c}" if g else c for g, c in zip(self.groups, self.columns)]
@@ -35,14 +44,41 @@ class Table:
         data = [list(r) + list(c) for r, c in zip(self.rows, self.cells)]
         return pd.DataFrame(data, columns=self.row_header + self.flat_columns())
 
-    def to_markdown(self) -> str:
-        header = self.row_header + self.flat_columns()
-        lines = ["| " + " | ".join(header) + " |",
-                 "|" + "|".join(["---"] * len(self.row_header) + [":---:"] * len(self.columns)) + "|"]
-        for row, cells in zip(self.rows, self.cells):
-            lines.append("| " + " | ".join(list(row) + cells) + " |")
-        notes = [""] + [f"- {n}" for n in self.notes] if self.notes else []
-        return "\n".join(lines + notes) + "\n"
+    def to_markdown(self, flags: bool = False, width: int | None = None) -> str:
+        """Pipe tables of at most `width` (MD_WIDTH) characters a line (the row header repeated
+        in each), then the caption, the legend and the notes; `flags` adds the flag details."""
+        width = width or MD_WIDTH
+        grouped = any(self.groups)   # a group's columns go together, under the group's name
+        flat = list(self.columns) if grouped else self.flat_columns()
+        row_w = [max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h)
+                 for i, h in enumerate(self.row_header)]
+        col_w = [max(len(h), 5, *(len(c[j]) for c in self.cells)) if self.cells else len(h)
+                 for j, h in enumerate(flat)]
+        chunks, current, used = [], [], 1 + sum(w + 3 for w in row_w)
+        for j, w in enumerate(col_w):
+            if current and (used + w + 3 > width or (grouped and self.groups[j] != self.groups[current[0]])):
+                chunks.append(current)
+                current, used = [], 1 + sum(w2 + 3 for w2 in row_w)
+            current.append(j)
+            used += w + 3
+        chunks.append(current)
+        lines: list[str] = []
+        for chunk in chunks:
+            if lines:
+                lines.append("")
+            if grouped:
+                lines += [f"**{self.groups[chunk[0]]}**", ""]
+            widths = row_w + [col_w[j] for j in chunk]
+            header = self.row_header + [flat[j] for j in chunk]
+            lines.append("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+            lines.append("|" + "|".join(["-" * (w + 2) for w in row_w]
+                                        + [":" + "-" * col_w[j] + ":" for j in chunk]) + "|")
+            for row, cells in zip(self.rows, self.cells):
+                texts = list(row) + [cells[j] for j in chunk]
+                lines.append("| " + " | ".join(t.ljust(w) for t, w in zip(texts, widths)) + " |")
+        notes = [n for n in (self.caption, self.legend) if n] + self.notes
+        notes += self.flag_details if flags else []
+        return "\n".join(lines + ([""] + [f"- {n}" for n in notes] if notes else [])) + "\n"
 
     def to_csv(self) -> str:
         return self.to_frame().to_csv(index=False)
@@ -50,7 +86,7 @@ class Table:
     def to_latex(self) -> str:
         """Styler.to_latex over the cell texts, escaped by latex_escape (it maps ±, †, → and the
         markers, which Styler's own escape leaves alone); one \\cmidrule line under the column
-        groups, which Styler cannot draw; the notes as a footnote-size paragraph."""
+        groups, which Styler cannot draw. Needs \\usepackage{booktabs}."""
         if any(self.groups):
             columns = pd.MultiIndex.from_tuples([("", h) for h in self.row_header]
                                                 + list(zip(self.groups, self.columns)))
@@ -63,15 +99,12 @@ class Table:
         tex = styler.to_latex(
             column_format="l" * len(self.row_header) + "c" * len(self.columns), hrules=True,
             environment="table", position="t", position_float="centering",
-            caption=latex_escape(self.title), multicol_align="c")
+            caption=latex_escape(". ".join(x.rstrip(".") for x in (self.title, self.caption, self.legend) if x) + "."),
+            multicol_align="c")
         lines = tex.splitlines()
         if any(self.groups):
             at = lines.index(r"\toprule") + 2   # after the group header row
             lines.insert(at, self._cmidrules())
-        if self.notes:
-            end = lines.index(r"\end{tabular}") + 1
-            lines.insert(end, r"\par\smallskip{\footnotesize "
-                         + " ".join(latex_escape(n) for n in self.notes) + "}")
         return "\n".join(lines) + "\n"
 
     def _cmidrules(self) -> str:
@@ -90,5 +123,5 @@ def latex_escape(text) -> str:
             "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
             "±": r"$\pm$", "†": r"$^\dagger$", "*": r"$^*$", "→": r"$\rightarrow$",
             "—": "---", "·": r"$\cdot$", "×": r"$\times$", "\x00": r"$^{*\dagger}$",
-            "√": r"$\surd$", "≈": r"$\approx$", "−": "-", "α": r"$\alpha$", "–": "--"}
+            "√": r"$\surd$", "≈": r"$\approx$", "−": "-", "α": r"$\alpha$", "–": "--", "<": r"$<$", ">": r"$>$"}
     return "".join(repl.get(ch, ch) for ch in text)

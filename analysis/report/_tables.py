@@ -19,7 +19,7 @@ from paragrid.analysis.report._paper import (FULL_BUDGET, has_paper_direction, h
 from paragrid.analysis.report._table_render import Table
 from paragrid.analysis.stats import (Cell, Context, cell_hover, cross_corpus_source,
                                      direction_label, method_label, method_rank, origin_label,
-                                     origin_rank, source_rank, summary_lookup, table_notes)
+                                     flag_details, origin_rank, source_rank, summary_lookup, table_notes)
 
 MISSING = "—"
 UAR_NOTE = ("UAR: mean over repeats of the per-repeat mean of the fold UARs ± mean over repeats "
@@ -118,7 +118,7 @@ def table2(summary: pd.DataFrame, ctx: Context) -> Table | None:
     rows = [(s, method_label(m)) for s, m in row_keys]
     return Table("table2", "Paralinguistic transfer (Table 2): UAR, mean ± mean within-repeat std",
                  ["Source", "Method"], rows, columns, [""] * len(columns), texts, counts, notes,
-                 hovers, flags)
+                 hovers, flags, flag_details=flag_details(cells, ctx))
 
 
 def crosscorpus(summary: pd.DataFrame, ctx: Context) -> Table | None:
@@ -172,4 +172,5 @@ def crosscorpus(summary: pd.DataFrame, ctx: Context) -> Table | None:
     if ctx.compare_paper and missing:
         notes.append("Paper comparison: " + no_paper_note(missing) + ".")
     return Table("crosscorpus", "Cross-corpus transfer: UAR by fold budget, mean ± mean within-repeat std",
-                 ["Method"], rows, columns, groups, texts, counts, notes, hovers, flags)
+                 ["Method"], rows, columns, groups, texts, counts, notes, hovers, flags,
+                 flag_details=flag_details(cells, ctx))

@@ -91,7 +91,9 @@ def _caution_pills(results: pd.DataFrame, summary: pd.DataFrame, test: str) -> l
 
 
 def header(rundir: Path, results: pd.DataFrame, summary: pd.DataFrame, test: str, alpha: float,
-           use_holm: bool, generated: str) -> str:
+           use_holm: bool, generated: str, study: str = "", warning: str | None = None) -> str:
+    """`study`: the caption naming fold scheme, design, normalisation and marker test;
+    `warning`: the under-trained cells, if any."""
     names = sorted(results["spec_name"].astype(str).unique()) if "spec_name" in results else [rundir.name]
     hashes = sorted(results["spec_hash"].astype(str).unique()) if "spec_hash" in results else []
     trials = results["trial_id"].nunique() if "trial_id" in results else \
@@ -120,8 +122,11 @@ def header(rundir: Path, results: pd.DataFrame, summary: pd.DataFrame, test: str
             + f" · generated {esc(generated)} · significance: {esc(test)} test on k-fold cells, "
             f"α = {alpha:g}")
     out = [f'<header class="top"><h1>Transfer-learning report: {esc(", ".join(names))}</h1>'
+           + (f'<div class="meta study"><b>{esc(study)}</b></div>' if study else "") +
            f'<div class="meta">{meta}</div><div class="pills">{"".join(pills)}</div>',
            holm_switch_html(use_holm)]
+    if warning:
+        out.append(note_html(esc(f"Warning: {warning}."), "warn"))
     if settings:
         out.append(note_html("Settings: " + esc(" · ".join(settings))))
     if progress_note:

@@ -12,13 +12,12 @@ from paragrid.analysis.plots import best_epoch_positions, budget_curves, table2_
 from paragrid.analysis.report._analyse import Analysis
 from paragrid.analysis.report._dashboard import (Section, esc, figure_html, frame_html, note_html,
                                                  table_html, variants_html)
+from paragrid.analysis.report._study import Study, overview_text
 from paragrid.analysis.report._tables import table2_columns
 from paragrid.analysis.stats import (CAP_WHY, CHANCE_WHY, DISAGREE_WHY, TEST_LABEL, Design,
                                      cell_of, design_note, fmt_measured, fmt_num, method_label,
                                      origin_label)
 
-MARKERS_TXT = ("<b>*</b> significantly better than the DNN; <b>†</b> significantly better than both "
-               "other methods (the DNN and the other transfer method on the same source set)")
 def tests_txt(test: str) -> str:
     return (f"by the {esc(TEST_LABEL[test])} on repeated k-fold cells (on leave-one-speaker/"
             "session-out cells by a paired test over the speakers; the notes under each table "
@@ -29,14 +28,14 @@ HOVER_TXT = ("Hover a cell for the test and correction behind its marker, every 
              "is in, and its protocol flags (⚑).")
 
 
-def overview(off: Analysis, on: Analysis, summary: pd.DataFrame, test: str, alpha: float) -> Section:
-    sec = Section("overview", "Overview · Table 2",
-                  "Experiment 1 (the paper's Table 2): emotion recognition on each target corpus "
-                  "with a source task (speaker, gender, …) transferred by PT/FT or a progressive "
-                  "network, against a DNN trained on the target alone. Columns: target corpus and "
+def overview(off: Analysis, on: Analysis, summary: pd.DataFrame, test: str, alpha: float,
+             study: Study) -> Section:
+    heading, first = overview_text(study, summary)
+    sec = Section("overview", heading,
+                  f"{esc(first)} <b>{esc(study.caption)}</b>. Columns: target corpus and "
                   "the architecture's origin (cells of different origins are never pooled). Cells: "
                   "mean over repeats of the per-repeat mean fold UAR ± mean over repeats of the "
-                  f"per-repeat std (ddof = 1). {MARKERS_TXT}, p &lt; {alpha:g}, {tests_txt(test)}. "
+                  f"per-repeat std (ddof = 1). {esc(study.legend())}, {tests_txt(test)}. "
                   f"Under each cell: repeats × folds finished. {HOVER_TXT} The bar "
                   "chart's axis starts at 0 with the chance level marked; the zoom is a button.")
     if off.t2 is None:
@@ -71,18 +70,19 @@ def cells_frame_html(summary: pd.DataFrame) -> str:
     return frame_html(df, formats=num)
 
 
-def cross_corpus(off: Analysis, on: Analysis, summary: pd.DataFrame, test: str, alpha: float) -> Section:
+def cross_corpus(off: Analysis, on: Analysis, summary: pd.DataFrame, test: str, alpha: float,
+                 study: Study) -> Section | None:
+    """None when the spec has no cross-corpus experiment (no empty section)."""
+    if off.cc is None:
+        return None
     sec = Section("crosscorpus", "Cross-corpus",
-                  "Experiment 2 (the paper's Figure 4): the source model learned emotion on another "
-                  "corpus (all of it); the target model saw only a fold budget of its training folds. "
-                  "Rows are the methods, columns the budgets per direction and architecture origin. "
-                  f"{MARKERS_TXT}, p &lt; {alpha:g}, {tests_txt(test)}. In the chart, stars "
+                  ("Experiment 2 (the paper's Figure 4): " if study.paper else "")
+                  + "the source model learned the task on another corpus (all of it); the target "
+                  "model saw only a fold budget of its training folds. Rows are the methods, columns "
+                  f"the budgets per direction and architecture origin. <b>{esc(study.caption)}</b>. "
+                  f"{esc(study.legend())}, {tests_txt(test)}. In the chart, stars "
                   f"mark budgets where a transfer method is significantly better than the DNN; the "
                   f"dotted line is chance. {HOVER_TXT}")
-    if off.cc is None:
-        sec.body.append(note_html("No cross-corpus rows (sources <code>emotion@&lt;other corpus&gt;"
-                                  "</code>) in the results."))
-        return sec
     parts = []
     for a in (off, on):
         fig = budget_curves(summary, a.sig, alpha)

@@ -12,13 +12,14 @@ Everything here works on pandas tables and plain values (no Plotly, no HTML);
 * summary: `summarise` (the paper's mean ± mean within-repeat std per cell)
 * the tests: `calibrated_t_test`, `corrected_t_test`, `naive_t_test`, `paired_t_test`,
   `wilcoxon_test`, `run_test`, `TestResult`, `holm`, `repeat_mean_std`, and their names
-  (`TESTS`, `MARKER_TESTS`, `UNIT_TESTS`, `CALIBRATED_DF`, `TEST_LABEL`, `TEST_SHORT`)
+  (`TESTS`, `MARKER_TESTS`, `DESIGN_TEST`, `UNIT_TESTS`, `CALIBRATED_DF`, `TEST_LABEL`, `TEST_SHORT`)
 * significance: `significance_table`, `comparison_tests`, `decide`, `markers`, `pair_folds`,
   `check_test`
-* fold designs: `Design`, `design_of`, `design_note`
+* fold designs: `Design`, `design_of`, `design_note`, `marker_test`, `table_test`
 * protocol flags: `cell_flags`, `CellFlags`, `FoldCounts`, `fold_counts`, `cap_bound`,
   `epoch_caps`, `one_class`, `CAP_FRACTION`, `CAP_WHY`, `CHANCE_WHY`, `DISAGREE_WHY`
-* explanations: `Context`, `cell_hover`, `table_notes`, `summary_lookup`
+* explanations: `Context`, `cell_hover`, `table_notes`, `summary_lookup`, `flags_line`,
+  `flag_details`
 * number formats: `fmt_p`, `fmt_num`, `fmt_measured`
 """
 
@@ -26,17 +27,18 @@ from paragrid.analysis.stats._cells import (CELL, ORIGIN_UNKNOWN, Cell, cell_of,
                                             cross_corpus_source, direction_label, method_label,
                                             method_rank, origin_label, origin_rank, source_rank,
                                             sources_key)
-from paragrid.analysis.stats._explain import Context, cell_hover, summary_lookup, table_notes
+from paragrid.analysis.stats._explain import (Context, cell_hover, flag_details, flags_line, summary_lookup,
+                                              table_notes)
 from paragrid.analysis.stats._flags import (CAP_FRACTION, CAP_WHY, CHANCE_WHY, DISAGREE_WHY,
                                             CellFlags, FoldCounts, cap_bound, cell_flags,
                                             epoch_caps, fold_counts, one_class)
 from paragrid.analysis.stats._fmt import fmt_measured, fmt_num, fmt_p
 from paragrid.analysis.stats._load import complete_curves, load_curves, load_results, with_origin
-from paragrid.analysis.stats._schemes import Design, design_note, design_of
+from paragrid.analysis.stats._schemes import Design, design_note, design_of, marker_test, table_test
 from paragrid.analysis.stats._significance import (check_test, comparison_tests, decide, markers,
                                                    pair_folds, significance_table)
 from paragrid.analysis.stats._summary import summarise
-from paragrid.analysis.stats._tests import (CALIBRATED_DF, MARKER_TESTS, TEST_LABEL, TEST_SHORT,
+from paragrid.analysis.stats._tests import (CALIBRATED_DF, DESIGN_TEST, MARKER_TESTS, TEST_LABEL, TEST_SHORT,
                                             TESTS, UNIT_TESTS, TestResult, calibrated_t_test,
                                             corrected_t_test, holm, naive_t_test, paired_t_test,
                                             repeat_mean_std, run_test, wilcoxon_test)
@@ -52,16 +54,16 @@ __all__ = [
     # the tests
     "calibrated_t_test", "corrected_t_test", "naive_t_test", "paired_t_test", "wilcoxon_test",
     "run_test", "TestResult", "holm", "repeat_mean_std",
-    "TESTS", "MARKER_TESTS", "UNIT_TESTS", "CALIBRATED_DF", "TEST_LABEL", "TEST_SHORT",
+    "TESTS", "MARKER_TESTS", "DESIGN_TEST", "UNIT_TESTS", "CALIBRATED_DF", "TEST_LABEL", "TEST_SHORT",
     # significance
     "significance_table", "comparison_tests", "decide", "markers", "pair_folds", "check_test",
     # fold designs
-    "Design", "design_of", "design_note",
+    "Design", "design_of", "design_note", "marker_test", "table_test",
     # protocol flags
     "cell_flags", "CellFlags", "FoldCounts", "fold_counts", "cap_bound", "epoch_caps",
     "one_class", "CAP_FRACTION", "CAP_WHY", "CHANCE_WHY", "DISAGREE_WHY",
     # explanations
-    "Context", "cell_hover", "table_notes", "summary_lookup",
+    "Context", "cell_hover", "table_notes", "summary_lookup", "flags_line", "flag_details",
     # number formats
     "fmt_p", "fmt_num", "fmt_measured",
 ]

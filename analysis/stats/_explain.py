@@ -18,7 +18,7 @@ from paragrid.analysis.stats._cells import (Cell, cell_of, comparison_cells, met
                                             origin_explain, origin_label)
 from paragrid.analysis.stats._flags import CAP_WHY, CHANCE_WHY, DISAGREE_WHY, CellFlags
 from paragrid.analysis.stats._fmt import fmt_p
-from paragrid.analysis.stats._schemes import Design, design_note
+from paragrid.analysis.stats._schemes import Design, design_note, table_test
 from paragrid.analysis.stats._tests import TEST_LABEL
 
 
@@ -29,7 +29,7 @@ class Context:
     marks: dict[Cell, str]
     sig: pd.DataFrame
     flags: dict[Cell, CellFlags] = field(default_factory=dict)
-    test: str = "calibrated"
+    test: str = "auto"  # DESIGN_TEST: by each cell's design
     unit_test: str = "paired"
     compare_paper: bool = False
     by_cell: dict[Cell, list] = field(default_factory=dict, repr=False)
@@ -112,25 +112,49 @@ def table_notes(cells: list[Cell], summary_rows: dict[Cell, pd.Series], ctx: Con
     correction = "Holm-corrected within this table" if ctx.holm else "no multiple-comparison correction"
     tests = []
     if kfold:
-        tests.append(f"{TEST_LABEL[ctx.test]} on k-fold cells")
+        tests.append(f"{TEST_LABEL[table_test(ctx.test, designs)]} on k-fold cells")
     if units:
         tests.append(f"{TEST_LABEL[ctx.unit_test]} on leave-one-out cells")
     if tests:
-        notes.append(f"Markers: * better than the DNN, † better than every other method; "
-                     f"{' and '.join(tests)}; {correction}.")
-    note = design_note(designs, ctx.test)
+        notes.append(f"Markers: {' and '.join(tests)}; {correction}.")
+    note = design_note(designs, table_test(ctx.test, designs))
     if note:
         notes.append(note)
-    flagged = [(c, ctx.flags[c]) for c in present if c in ctx.flags and ctx.flags[c].any]
-    if any(f.disagreements for _, f in flagged):
-        notes.append(DISAGREE_WHY)
-    if any(f.counts.cap_bound for _, f in flagged):
-        notes.append(f"Flag {CAP_WHY}.")
-    if any(f.counts.chance for _, f in flagged):
-        notes.append(f"Flag {CHANCE_WHY}.")
-    for c, f in flagged:
-        notes.append(f"Flag, {cell_title(c)}: " + "; ".join(f.lines()) + ".")
+    line = flags_line(cells, ctx)
+    if line:
+        notes.append(line)
     return notes
+
+
+def _flagged(cells: list[Cell], ctx: Context) -> list[tuple[Cell, CellFlags]]:
+    return [(c, ctx.flags[c]) for c in dict.fromkeys(cells) if c in ctx.flags and ctx.flags[c].any]
+
+
+def flags_line(cells: list[Cell], ctx: Context) -> str | None:
+    """One line per table: how many cells carry each kind of flag (the details are one
+    `paragrid report --flags` or one click on the dashboard's ⚑ away)."""
+    flagged = _flagged(cells, ctx)
+    if not flagged:
+        return None
+    kinds = [(sum(1 for _, f in flagged if f.counts.cap_bound), "with cap-bound folds"),
+             (sum(1 for _, f in flagged if f.counts.chance), "with folds at chance"),
+             (sum(1 for _, f in flagged if f.disagreements), "where the calibrated and corrected tests disagree")]
+    counts = "; ".join(f"{n} cell{'s' if n != 1 else ''} {what}" for n, what in kinds if n)
+    return f"Flags ⚑: {counts} (details: paragrid report --flags, or the ⚑ under a dashboard cell)."
+
+
+def flag_details(cells: list[Cell], ctx: Context) -> list[str]:
+    """What each flag means, then one line per flagged cell."""
+    flagged = _flagged(cells, ctx)
+    out = []
+    if any(f.counts.cap_bound for _, f in flagged):
+        out.append(f"Flag {CAP_WHY}.")
+    if any(f.counts.chance for _, f in flagged):
+        out.append(f"Flag {CHANCE_WHY}.")
+    if any(f.disagreements for _, f in flagged):
+        out.append(DISAGREE_WHY)
+    out += [f"Flag, {cell_title(c)}: " + "; ".join(f.lines()) + "." for c, f in flagged]
+    return out
 
 
 def summary_lookup(summary: pd.DataFrame) -> dict[Cell, pd.Series]:

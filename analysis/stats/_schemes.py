@@ -79,3 +79,18 @@ def design_note(designs: list[Design], test: str) -> str | None:
             "(calibrated, corrected) do not apply; markers use a paired test over the speakers "
             "(sessions) instead.")
     return " ".join(parts) or None
+
+
+def marker_test(test: str, design: "Design") -> str:
+    """The k-fold test behind a cell's markers: `test`, or for "auto" (the default) the
+    calibrated test on the 10 x 10 design it was calibrated for and the corrected test
+    (df = k·r − 1, which follows the design) on any other."""
+    if test != "auto":
+        return test
+    return "calibrated" if design.calibrated_applies() else "corrected"
+
+
+def table_test(test: str, designs: list["Design"]) -> str:
+    """The one k-fold marker test of a table's cells ("auto" when its designs need both)."""
+    used = {marker_test(test, d) for d in designs if d.unit is None}
+    return used.pop() if len(used) == 1 else test

@@ -12,7 +12,8 @@ Comparisons made, per (task, target, budget, architecture origin) and source set
 Cells of different architecture origins are never compared or pooled (a tuned-same-corpus
 architecture is optimistic; its DNN is the baseline of its own transfer rows).
 Which test drives the markers depends on the fold scheme (analysis/stats/_schemes.py): the
-chosen repeated-CV test (calibrated or corrected) for k-fold CV, the chosen paired test over
+chosen repeated-CV test for k-fold CV (by default the calibrated test on 10 x 10 folds, the
+corrected test on any other design), the chosen paired test over
 speakers (paired t or Wilcoxon) for leave-one-speaker/session-out. Markers (the paper's): `*`
 significantly better than the DNN; `†` significantly better than every other method it is
 compared with (DNN and the other method(s) on the same S; at least two).
@@ -30,8 +31,8 @@ from paragrid.analysis.stats._cells import CELL as CELL_COLUMNS
 from paragrid.analysis.stats._cells import (Cell, cell_kind, cell_of, comparison_cells,
                                             method_rank, sources_key)
 from paragrid.analysis.stats._load import with_origin
-from paragrid.analysis.stats._schemes import design_of
-from paragrid.analysis.stats._tests import MARKER_TESTS, TESTS, UNIT_TESTS, holm, run_test
+from paragrid.analysis.stats._schemes import design_of, marker_test
+from paragrid.analysis.stats._tests import DESIGN_TEST, MARKER_TESTS, TESTS, UNIT_TESTS, holm, run_test
 from paragrid.errors import UserError
 
 PAIR_ON = ["repeat", "fold"]
@@ -40,7 +41,7 @@ SAME_FOLD = [("seed", "seed (fold split)"), ("fold_scheme", "fold scheme"),
              ("val_fold", "validation fold"), ("n_test", "test-fold size n_test"),
              ("n_val", "validation-fold size n_val"), ("n_train", "training size n_train")]
 KFOLD_TESTS = ("calibrated", "corrected", "naive")
-TABLE_LABEL = {"table2": "Table 2", "crosscorpus": "the cross-corpus table"}
+TABLE_LABEL = {"table2": "the transfer table", "crosscorpus": "the cross-corpus table"}
 
 
 @dataclass
@@ -113,8 +114,9 @@ def check_test(test: str, unit_test: str = "paired") -> None:
         raise UserError("the naive paired t-test overstates significance (overlapping training "
                         "sets); it is reported beside the others but cannot drive the markers: "
                         f"choose one of {', '.join(MARKER_TESTS)}")
-    if test not in MARKER_TESTS:
-        raise UserError(f"unknown significance test {test!r}; choose one of {', '.join(MARKER_TESTS)}")
+    if test not in (DESIGN_TEST, *MARKER_TESTS):
+        raise UserError(f"unknown significance test {test!r}; choose one of "
+                        f"{', '.join((DESIGN_TEST, *MARKER_TESTS))}")
     if unit_test not in UNIT_TESTS:
         raise UserError(f"unknown test {unit_test!r} for leave-one-speaker/session-out folds; "
                         f"choose one of {', '.join(UNIT_TESTS)}")
@@ -141,11 +143,11 @@ def _record(a: Cell, b: Cell, paired: Paired, rows: pd.DataFrame, test: str, uni
             rec[f"t_{name}"], rec[f"df_{name}"], rec[f"p_{name}"] = res.t, res.df, res.p
         else:  # not this design's test: left empty rather than computed on the wrong design
             rec[f"t_{name}"] = rec[f"df_{name}"] = rec[f"p_{name}"] = nan
-    rec["test"] = unit_test if unit else test
+    rec["test"] = unit_test if unit else (marker_test(test, design) if design else test)
     return rec
 
 
-def significance_table(results: pd.DataFrame, test: str = "calibrated", alpha: float = 0.05,
+def significance_table(results: pd.DataFrame, test: str = DESIGN_TEST, alpha: float = 0.05,
                        use_holm: bool = False, source_name: str = "results.parquet",
                        unit_test: str = "paired") -> pd.DataFrame:
     """Every comparison under every test its design allows; `p` / `significant` use the row's
@@ -161,7 +163,7 @@ def significance_table(results: pd.DataFrame, test: str = "calibrated", alpha: f
     return decide(base, alpha, use_holm)
 
 
-def comparison_tests(results: pd.DataFrame, test: str = "calibrated", unit_test: str = "paired",
+def comparison_tests(results: pd.DataFrame, test: str = DESIGN_TEST, unit_test: str = "paired",
                      source_name: str = "results.parquet") -> pd.DataFrame:
     """The pairing and the tests of every comparison, before any correction or verdict (the
     part the dashboard's two Holm variants share)."""

@@ -36,6 +36,7 @@ from scipy import stats as sps
 CALIBRATED_DF = 10
 TESTS = ("calibrated", "corrected", "naive", "paired", "wilcoxon")
 MARKER_TESTS = ("calibrated", "corrected")  # repeated k-fold CV; naive is only shown beside them
+DESIGN_TEST = "auto"  # the default marker test: by each cell's design (_schemes.marker_test)
 UNIT_TESTS = ("paired", "wilcoxon")         # leave-one-speaker/session-out: pairs of speakers
 TEST_LABEL = {
     "calibrated": "calibrated repeated-CV t-test (Bouckaert 2003, df = 10)",
@@ -43,10 +44,11 @@ TEST_LABEL = {
     "naive": "naive paired t-test over all k·r folds (overstates significance)",
     "paired": "paired t-test over the test speakers/sessions (df = n − 1)",
     "wilcoxon": "Wilcoxon signed-rank test over the test speakers/sessions",
+    "auto": "design-based test (calibrated t-test on 10 × 10-fold cells, corrected t-test on other k-fold designs)",
 }
 TEST_SHORT = {"calibrated": "calibrated (Bouckaert, df = 10)", "corrected": "corrected (Nadeau & Bengio)",
               "naive": "naive paired t (overstates)", "paired": "paired t over speakers/sessions",
-              "wilcoxon": "Wilcoxon signed-rank"}
+              "wilcoxon": "Wilcoxon signed-rank", "auto": "by design (calibrated on 10 × 10, else corrected)"}
 
 
 @dataclass(frozen=True)

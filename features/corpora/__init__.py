@@ -9,6 +9,7 @@ Exports:
   load_corpus, FORMATS          the one entry point, and the formats it reads
   probe_audio                   duration and sample rate from an audio header
   CorpusWarning                 a corpus that loads but may not be what the study expects
+  classes_label_map, parse_classes  --classes: keep named classes without writing a map
   LabelMap, resolve_label_map,  label maps: the defaults of every format, user maps, and a raw
   DEFAULT_MAPS, DEFAULT_ALIASES, describe    label's documented meaning
   MANIFEST_COLUMNS, read_manifest_csv, validate_manifest, write_manifest, normalise_gender
@@ -19,6 +20,7 @@ reading and writing), `_labels` (label maps), `_checks` (label map applied, corp
 `_load` (the shared pipeline and `load_corpus`).
 """
 
+from paragrid.features.corpora._classes import classes_label_map, parse_classes
 from paragrid.features.corpora._labels import (
     DEFAULT_ALIASES,
     DEFAULT_MAPS,
@@ -37,6 +39,7 @@ from paragrid.features.corpora._manifest import (
 )
 
 __all__ = [
+    "classes_label_map", "parse_classes",
     "DEFAULT_ALIASES",
     "DEFAULT_MAPS",
     "FORMATS",

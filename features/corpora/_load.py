@@ -21,6 +21,7 @@ from paragrid.errors import UserError
 from paragrid.features.corpora._checks import (
     applied_labels, apply_map, check_genders, check_ids, check_label_set, count_labels,
 )
+from paragrid.features.corpora._classes import classes_label_map
 from paragrid.features.corpora._labels import LabelMap, resolve_label_map
 from paragrid.features.corpora._manifest import MANIFEST_COLUMNS, Parsed, read_manifest_csv
 from paragrid.features.corpora._releases import PARSERS
@@ -138,6 +139,7 @@ def load_corpus(
     label_map: str | Path | dict | None = None,
     *,
     skip_bad: bool = False,
+    classes: tuple[str, ...] | str | None = None,
 ) -> pd.DataFrame:
     """The manifest DataFrame of FORMATS.md section 1 for a corpus root or a manifest CSV.
 
@@ -156,12 +158,17 @@ def load_corpus(
     by default; with skip_bad=True it is dropped and listed in df.attrs['skipped'] as
     (path, reason) pairs. df.attrs also holds 'dropped' (label -> count), 'source', 'format'
     and 'label_map' (where the map came from).
+
+    classes: keep these classes without a map (features/corpora/_classes.py), e.g.
+    "angry,happy,neutral,sad,fearful"; not together with label_map.
     """
     key = str(fmt).strip().lower().replace("_", "-")
     if key not in FORMATS:
         raise UserError(f"unknown corpus format {fmt!r}: use one of {', '.join(FORMATS)}")
     source = Path(source).expanduser().absolute()
-    labels = resolve_label_map(label_map, key)
+    if classes is not None and label_map is not None:
+        raise UserError("--classes and --label-map both choose the label set: pass one of them")
+    labels = classes_label_map(classes, key) if classes is not None else resolve_label_map(label_map, key)
     if key == "manifest":
         parsed = read_manifest_csv(source)
     else:

@@ -137,12 +137,18 @@ def _check_speaker_sizes(spec: Spec, corpus) -> None:
     if not small.size:
         return
     worst = small[np.argmin(counts[small])]
-    more = f" ({small.size - 1} more speaker(s) below k)" if small.size > 1 else ""
     lower = f"lower k to {int(counts[worst])}, " if counts[worst] >= 3 else ""
+    if small.size == 1:
+        who = f"speaker '{speakers[worst]}' has {int(counts[worst])} utterance(s), fewer than k={spec.k}"
+    else:  # every one of them, so one edit of the spec fixes them all
+        who = ("speakers " + ", ".join(f"'{speakers[i]}' ({int(counts[i])})" for i in small)
+               + f" have fewer than k={spec.k} utterances")
+    names = ", ".join(str(speakers[i]) for i in small)
     raise UserError(
-        f"corpus '{corpus.name}' ({corpus.path}): speaker '{speakers[worst]}' has {int(counts[worst])} "
-        f"utterance(s), fewer than k={spec.k}, so speaker-stratified folds cannot put it in every "
-        f"fold{more}: {lower}remove the speaker from the corpus, or use fold_scheme: speaker-independent")
+        f"corpus '{corpus.name}' ({corpus.path}): {who}, so speaker-stratified folds "
+        f"cannot put {'it' if small.size == 1 else 'them'} in every fold: {lower}leave "
+        f"{'it' if small.size == 1 else 'them'} out in the spec (exclude_speakers: [{names}], or "
+        f"min_utterances: {spec.k}), or use fold_scheme: speaker-independent")
 
 
 def _step_name(spec: Spec, steps: FoldSteps, repeat: int, f: int) -> str:

@@ -42,6 +42,7 @@ class Corpus:
     x: np.ndarray                   # (N, D) float64, raw (normalised per step later)
     labels: dict[str, np.ndarray]   # label column -> (N,) str
     fingerprint: str
+    left_out: str = ""              # speakers the spec left out (exclude_speakers, min_utterances)
 
     @property
     def n(self) -> int:
@@ -58,8 +59,10 @@ def fingerprint(df: pd.DataFrame, columns: list[str]) -> str:
 def load_corpora(spec: Spec, label_columns: set[str]) -> dict[str, Corpus]:
     """Read every corpus of the spec (driver side); any problem is a UserError naming it."""
     corpora = {}
+    found: set[str] = set()
     for name, path in spec.corpora.items():
         df, meta = read_features(path)
+        df, left_out = _select_speakers(spec, name, df, found)
         feats = list(meta["feature_columns"])
         # leave-one-session-out also needs the session column (its units), docs/FORMATS.md
         units = {LEAVE_ONE_OUT[spec.fold_scheme]} if spec.fold_scheme in LEAVE_ONE_OUT else set()
@@ -79,8 +82,34 @@ def load_corpora(spec: Spec, label_columns: set[str]) -> dict[str, Corpus]:
         if len(df) < spec.k:
             raise UserError(f"corpus '{name}' ({path}) has {len(df)} utterances, fewer than k={spec.k} folds")
         corpora[name] = Corpus(name=name, path=path, x=df[feats].to_numpy(np.float64),
-                               labels=labels, fingerprint=fingerprint(df, feats + wanted))
+                               labels=labels, fingerprint=fingerprint(df, feats + wanted), left_out=left_out)
+    unknown = [s for s in spec.exclude_speakers if s not in found]
+    if unknown:
+        raise UserError(f"spec {spec.origin}: exclude_speakers names {', '.join(map(repr, unknown))}, a speaker of "
+                        f"no corpus: check the ids against the corpora's speaker column")
     return corpora
+
+
+def _select_speakers(spec: Spec, name: str, df: pd.DataFrame, found: set[str]) -> tuple[pd.DataFrame, str]:
+    """The rows of the speakers the spec keeps, and a line saying whom it left out ('' if none).
+    `found` collects the excluded speakers seen, so a typo in exclude_speakers is an error."""
+    if not (spec.exclude_speakers or spec.min_utterances) or "speaker" not in df.columns:
+        return df, ""
+    speaker = df["speaker"].astype(str)
+    named = speaker.isin(spec.exclude_speakers)
+    found.update(speaker[named].unique())
+    counts = speaker[~named].value_counts()
+    small = counts[counts < spec.min_utterances].sort_index()
+    keep = ~named & ~speaker.isin(small.index)
+    parts = []
+    if named.any():
+        parts.append(f"{speaker[named].nunique()} speaker(s) by exclude_speakers ({int(named.sum())} utterances)")
+    if len(small):
+        parts.append(f"{len(small)} speaker(s) below min_utterances={spec.min_utterances}: "
+                     + ", ".join(f"{s} ({n})" for s, n in small.items()))
+    if not parts:
+        return df, ""
+    return df[keep.to_numpy()].reset_index(drop=True), f"left out {'; '.join(parts)}"
 
 
 def classes_of(values: np.ndarray) -> list[str]:

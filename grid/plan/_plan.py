@@ -19,7 +19,7 @@ from paragrid.grid.plan._sources import SourceJob, plan_sources
 from paragrid.grid.plan._units import (STAGES, PackedTrial, Unit, pack_key, pack_unit, source_pack_key,
                                        source_unit)
 from paragrid.grid.spec import Spec, Trial, expand_trials, parse_source
-from paragrid.grid.store import ModelStore, RunDir, Storage
+from paragrid.grid.store import ModelStore, RunDir, Storage, run_dir_for
 
 
 @dataclass
@@ -37,14 +37,16 @@ class Plan:
     models: ModelStore
     finished: set[str]
     finished_units: dict[str, tuple[str, ...]] = field(default_factory=dict)  # unit id -> its trial ids
+    folder_note: str | None = None   # why the run folder is not `<name>/` as before (or is replaced)
 
     @property
     def todo(self) -> list[Trial]:
         return [t for t in self.trials if t.trial_id not in self.finished]
 
 
-def plan_grid(s: Spec, storage: str | None, say=print) -> Plan:
-    """Expand and check the grid; find what is finished. No Ray, no training."""
+def plan_grid(s: Spec, storage: str | None, say=print, replace: bool = False) -> Plan:
+    """Expand and check the grid; find what is finished. No Ray, no training. The run folder
+    belongs to the spec hash (grid/store/_folder.py); `replace` overwrites `<name>/` instead."""
 
     expansion = expand_trials(s)
     trials = expansion.trials
@@ -52,6 +54,10 @@ def plan_grid(s: Spec, storage: str | None, say=print) -> Plan:
         raise UserError(f"spec {s.origin}: the grid is empty (no method/source/target combination left)")
     label_columns = {parse_source(x)[0] for t in trials for x in t.sources}
     corpora = load_corpora(s, label_columns)
+    for name, c in corpora.items():  # the label set each corpus brings, before anything runs
+        classes = sorted(set(c.labels[s.task].tolist()))
+        say(f"corpus '{name}': {c.n} utterances, {len(set(c.labels['speaker'].tolist()))} speakers, "
+            f"{s.task} classes {', '.join(classes)}" + (f"; {c.left_out}" if c.left_out else ""))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FoldWarning)
         validate_corpora(s, corpora)
@@ -63,9 +69,10 @@ def plan_grid(s: Spec, storage: str | None, say=print) -> Plan:
     spec_hash = s.hash({n: c.fingerprint for n, c in corpora.items()})
     per_trial, _ = plan_sources(trials, s, corpora)
     root = Storage(storage or s.storage or "runs")
-    run = RunDir(root, s.name)
+    run, folder_note = run_dir_for(root, s.name, spec_hash, replace)
     return Plan(spec=s, spec_hash=spec_hash, corpora=corpora, trials=trials, notes=expansion.notes,
-                per_trial=per_trial, root=root, run=run, models=ModelStore(root), finished=set())
+                per_trial=per_trial, root=root, run=run, models=ModelStore(root), finished=set(),
+                folder_note=folder_note)
 
 
 def find_finished(plan: Plan) -> None:

@@ -38,7 +38,7 @@ from paragrid.grid.run._schedule import run_tune
 from paragrid.grid.run._tracking import Tracking, callbacks, parse_track
 from paragrid.grid.run._trainable import run_unit
 from paragrid.grid.spec import load_spec
-from paragrid.grid.store import RunDir, RunLock
+from paragrid.grid.store import RunDir, RunLock, remove_report, under_trained_line
 from paragrid.grid.work import FAULT_ENV, USER_FAULT_ENV, WorkerContext, error_parts
 
 
@@ -52,7 +52,7 @@ def _say(line: str) -> None:
 
 def run_grid(spec, storage: str | None = None, address: str | None = None, verbose: bool = False,
              architecture=None, features_dir: str | None = None, track: list[str] | None = None,
-             say=_say, on_results=None) -> Path | str:
+             say=_say, on_results=None, replace: bool = False) -> Path | str:
     """Run (or resume) a grid spec; return the run folder (a Path, or the URI for remote storage).
 
     `spec` is a YAML path, a built-in name or a loaded Spec. `storage` None uses the spec's
@@ -60,23 +60,31 @@ def run_grid(spec, storage: str | None = None, address: str | None = None, verbo
     initialised in this process); "auto" or "host:port" / "ray://host:port" attaches to a
     cluster. `architecture`: one or more `--architecture` entries (paragrid.grid.spec).
     `track`: `--track` entries (paragrid.grid.run). `on_results(result_grid)` receives Ray
-    Tune's ResultGrid of this call (not called when nothing was left to run).
+    Tune's ResultGrid of this call (not called when nothing was left to run). A changed spec
+    under the same name runs in `<name>-<hash8>/`, leaving the earlier run as it is, unless
+    `replace` (grid/store/_folder.py).
     """
 
     s = spec if not isinstance(spec, (str, Path)) else load_spec(spec, architecture=architecture,
                                                                  features_dir=features_dir)
-    plan = plan_grid(s, storage, say)
+    plan = plan_grid(s, storage, say, replace=replace)
+    if plan.folder_note:
+        say(f"note: {plan.folder_note}")
     # a local MLflow store lives in the run folder (on remote storage: the current folder)
     tracking = parse_track(track, plan.run.storage.path(plan.run.name) if plan.run.storage.is_local else ".")
     with RunLock(plan.run, say) as lock:
         _write_run_files(plan, say)
         find_finished(plan)
+        if plan.todo and remove_report(plan.run):
+            say(f"note: removed {plan.run.uri}/report/ (it described the results before this run; "
+                "`paragrid report` writes it again)")
         merger = Merger(plan.run, plan.spec_hash, [t.trial_id for t in plan.trials])
         merger.collect(plan.finished_units)
         if not plan.todo:
-            merger.finish()
+            results = merger.finish()
             say(f"nothing to do: all {len(plan.trials)} trials of '{s.name}' are finished (spec_hash "
                 f"{plan.spec_hash}); no training was run. Results: {plan.run.uri}/results.parquet")
+            _warn_under_trained(results, say)
             return _result_path(plan.run)
         to_train, stored = sources_to_train(plan)
         calibration = CalibrationThread(s, plan.corpora)
@@ -95,6 +103,7 @@ def run_grid(spec, storage: str | None = None, address: str | None = None, verbo
         n_done = len(merger.done)
         say(f"finished {n_done}/{len(plan.trials)} trials in {fmt_duration(time.time() - t_start)}; "
             f"results: {plan.run.uri}/results.parquet ({len(results)} rows), curves.parquet/")
+        _warn_under_trained(results, say)
         if failures or n_done < len(plan.trials):
             first = failures[0] if failures else ("?", "not finished", "")
             raise TrialsFailed(
@@ -148,7 +157,7 @@ def _schedule(session: _Session) -> tuple[list[tuple[str, str, str]], int]:
         _print_plan(plan, units, stored, say)
         _print_estimate(units, slots.count, slots.gpu, say)
         ctx = WorkerContext(spec=s, spec_hash=plan.spec_hash, corpora=plan.corpora, storage=plan.root.uri(),
-                            run=s.name, threads=max(1, int(s.resources.cpu)), units={u.id: u for u in units},
+                            run=plan.run.name, threads=max(1, int(s.resources.cpu)), units={u.id: u for u in units},
                             fault=os.environ.get(FAULT_ENV) or None,
                             user_fault=os.environ.get(USER_FAULT_ENV) or None)
 
@@ -183,20 +192,18 @@ def _schedule(session: _Session) -> tuple[list[tuple[str, str, str]], int]:
     return [tuple(f) for f in progress.failures], progress.failed.get(SOURCE_STAGE, 0)
 
 
+def _warn_under_trained(results, say) -> None:
+    line = under_trained_line(results)
+    if line:
+        say(f"warning: {line}")
+
+
 def _result_path(run: RunDir) -> Path | str:
     return Path(run.storage.path(run.name)) if run.storage.is_local else run.uri
 
 
 def _write_run_files(plan: Plan, say) -> None:
     st, run, s = plan.run.storage, plan.run, plan.spec
-    if st.exists(*run.at("run.json")):
-        try:
-            old = st.read_json(*run.at("run.json")).get("spec_hash")
-        except (ValueError, OSError):
-            old = None
-        if old and old != plan.spec_hash:
-            say(f"note: {run.uri} holds trials of a different spec (spec_hash {old}, now {plan.spec_hash}): "
-                "they do not count for this one; its trials run (stored source models are reused)")
     st.write_text(s.to_yaml(plan.spec_hash), *run.at("spec.yaml"))
     targets = list(dict.fromkeys(t for e in s.experiments for t in e.targets))
     st.write_json({"spec_name": s.name, "spec_hash": plan.spec_hash, "origin": s.origin,

@@ -41,7 +41,7 @@ DEFAULT_TRAINING = asdict(TrainSettings())  # every key a spec may write, precis
 GRID_KEYS = ("targets", "methods", "sources", "budgets")
 TOP_KEYS = ("name", "description", "corpora", "task", *GRID_KEYS, "experiments", "k", "repeats",
             "seed", "fold_scheme", "normalisation", "architecture", "training", "resources",
-            "storage", "max_failures", "tune")
+            "storage", "max_failures", "tune", "exclude_speakers", "min_utterances")
 REQUIRED = ("name", "corpora")
 # Keys that do not change any number: left out of the spec hash.
 UNHASHED = ("description", "storage", "resources", "max_failures", "corpora", "tune")
@@ -117,6 +117,11 @@ class Spec:
     # Per-target settings from `--architecture` (paragrid.grid.spec); a target without an
     # entry uses `architecture` / `training` as written, with origin "spec".
     per_target: dict[str, "TargetSettings"] = field(default_factory=dict)
+    # Speakers left out of every corpus before folds are made: named ones, and any with fewer
+    # than min_utterances utterances (0: none). Written to the resolved spec (and its hash) only
+    # when set, so the hash of a spec without them is unchanged.
+    exclude_speakers: tuple[str, ...] = ()
+    min_utterances: int = 0
 
     def arch_for(self, target: str) -> Architecture:
         entry = self.per_target.get(target)
@@ -146,6 +151,10 @@ class Spec:
                    normalisation=self.normalisation, architecture=self.architecture.to_dict(),
                    training=self.training.to_dict(), resources=self.resources.to_dict(),
                    max_failures=self.max_failures)
+        if self.exclude_speakers:
+            doc["exclude_speakers"] = list(self.exclude_speakers)
+        if self.min_utterances:
+            doc["min_utterances"] = self.min_utterances
         if self.storage is not None:
             doc["storage"] = self.storage
         if self.per_target:

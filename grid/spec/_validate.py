@@ -163,6 +163,11 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
     storage = doc.get("storage")
     storage = None if storage is None else _str(storage, "storage", where)
     max_failures = _int(doc.get("max_failures", 2), "max_failures", where, 0)
+    excluded = doc.get("exclude_speakers") or []
+    if isinstance(excluded, (str, int)) or not isinstance(excluded, list):
+        raise UserError(f"{where}: exclude_speakers must be a list of speaker ids, e.g. "
+                        "exclude_speakers: [Ses01F, Ses01M]")
+    min_utterances = _int(doc.get("min_utterances", 0), "min_utterances (per speaker)", where, 0)
     description = doc.get("description") or ""
     if not isinstance(description, str):
         raise UserError(f"{where}: description must be text")
@@ -189,7 +194,8 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
                 seed=spec["seed"], fold_scheme=spec["fold_scheme"],
                 normalisation=spec["normalisation"], architecture=arch, training=tr,
                 resources=Resources(**res), storage=storage, max_failures=max_failures,
-                description=description.strip())
+                description=description.strip(),
+                exclude_speakers=tuple(dict.fromkeys(str(s) for s in excluded)), min_utterances=min_utterances)
 
 
 def parse_architecture(arch: dict, where: str) -> Architecture:

@@ -1,20 +1,24 @@
 """Where runs live: a local folder or any pyarrow filesystem, the files of each unit written
 atomically, the run lock, the shared source models, and the rows of the results tables.
 
-Exports: Storage, RunDir, RunLock, STALE_AFTER_S, ModelStore; the table schema (ResultRow,
+Exports: Storage, RunDir, run_dir_for, folder_hash, remove_report, RunLock, under_trained,
+under_trained_line, UnderTrained, STALE_AFTER_S, ModelStore; the table schema (ResultRow,
 NestedResultRow, CurveRow, frame, typed, columns, dtypes, RESULT_COLUMNS, CURVE_COLUMNS,
 CORE_RESULT_COLUMNS, CORE_CURVE_COLUMNS; docs/FORMATS.md sections 4 and 5).
 """
 
+from paragrid.grid.store._folder import folder_hash, remove_report, run_dir_for
 from paragrid.grid.store._lock import STALE_AFTER_S, RunLock
 from paragrid.grid.store._models import ModelStore
 from paragrid.grid.store._schema import (CORE_CURVE_COLUMNS, CORE_RESULT_COLUMNS, CURVE_COLUMNS,
                                          RESULT_COLUMNS, CurveRow, NestedResultRow, ResultRow, columns,
                                          dtypes, frame, typed)
 from paragrid.grid.store._storage import RunDir, Storage
+from paragrid.grid.store._training import UnderTrained, under_trained, under_trained_line
 
 __all__ = [
     "RunLock", "STALE_AFTER_S", "ModelStore", "ResultRow", "NestedResultRow", "CurveRow", "frame", "typed",
     "columns", "dtypes", "RESULT_COLUMNS", "CURVE_COLUMNS", "CORE_RESULT_COLUMNS", "CORE_CURVE_COLUMNS",
-    "RunDir", "Storage",
+    "RunDir", "Storage", "run_dir_for", "folder_hash", "remove_report", "UnderTrained", "under_trained",
+    "under_trained_line",
 ]

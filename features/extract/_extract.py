@@ -3,9 +3,9 @@
 `extract_features` checks the manifest, resolves `--feature-set` into an extractor (`_sets`:
 openSMILE in-process or in a worker pool, `_pool`; or a self-supervised model, `_hf`), fails in a
 second on missing or empty files (unless `skip_bad`), takes what the cache (`_cache`, keyed by
-each file's content) already holds, extracts the rest, and writes the parquet atomically (`_store`). Every bad file becomes a
-one-line UserError naming the file and the fix, or, with `skip_bad`, a row of
-`<out stem>.skipped.csv` (together with the loader's own skips).
+each file's content) already holds, extracts the rest, and writes the parquet atomically
+(`_store`). Every bad file becomes a one-line UserError naming the file and the fix, or, with
+`skip_bad`, a row of `<out stem>.skipped.csv` (together with the loader's own skips).
 """
 
 from __future__ import annotations

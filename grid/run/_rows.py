@@ -33,6 +33,7 @@ class TrialRecord:
     device: str
     pack_id: str
     pack_size: int
+    feature_set: str                  # the results column: the spec's label, else the parquet's set
 
 
 def result_rows(rec: TrialRecord, out, spec: Spec, spec_hash: str, hostname: str) -> list[ResultRow]:
@@ -85,7 +86,8 @@ def result_rows(rec: TrialRecord, out, spec: Spec, spec_hash: str, hostname: str
             # leave-one-out schemes: the speaker / session a step tests and validates on
             test_unit=rec.steps.test_unit[f] if rec.steps.test_unit else None,
             val_unit=rec.steps.val_unit[f] if rec.steps.val_unit else None,
-            rng=out.rng,  # the random-stream kind (models/streams.py)
+            rng=out.rng,
+            feature_set=rec.feature_set,  # the random-stream kind (models/streams.py)
         ))
     return rows
 

@@ -8,7 +8,9 @@ device idle. A pack trains several trials as one stacked model, so both costs ar
 `auto` decides from the estimated cost of each trial:
   * on the CPU, where packing trials that already fill a core was measured not to speed up
     training (bench/RESULTS.md, train_throughput), only trials shorter than MIN_UNIT_S are
-    packed, as many as make one unit of at least MIN_UNIT_S (never above MAX_CPU_PACK);
+    packed, as many as make one unit of at least MIN_UNIT_S (never above MAX_CPU_PACK), and
+    never more than fit HOST_MEMORY_SHARE of the machine's memory split over its slots (wide
+    feature sets: a ComParE trial with per-step normalisation holds k copies of N x 6,373);
   * on a GPU, as many fold-models as fit GPU_MEMORY_SHARE of the trial's share of the device,
     from bytes_per_fold_model (an analytic count of weights, optimiser state, best-weight copy,
     features and activations; bench/gpu.py measures the real figure where a GPU is at hand).
@@ -18,7 +20,8 @@ is large enough.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 # aim: every Tune trial at least this much work. A unit costs ~0.4 slot-seconds beyond its
 # trials (Tune's trial start, loading sources, writing files: 414 more units cost 174 more
@@ -27,6 +30,15 @@ MIN_UNIT_S = 10.0
 MAX_CPU_PACK = 256        # trials per pack on the CPU, at most
 GPU_MEMORY_SHARE = 0.5    # of the device memory a trial's GPU share grants
 DEFAULT_GPU_BYTES = 16 << 30  # assumed device memory when the driver cannot see the GPU
+HOST_MEMORY_SHARE = 0.5   # of this machine's memory that the units running at once may fill
+
+
+def host_memory_bytes() -> int:
+    """This machine's physical memory (the driver's view; 16 GiB when the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 16 << 30
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,7 @@ class PackPolicy:
     gpu: float              # the GPU share per unit (0 on the CPU)
     slots: int              # units that run at once
     device_bytes: int = DEFAULT_GPU_BYTES
+    host_bytes: int = field(default_factory=host_memory_bytes)
 
 
 def bytes_per_fold_model(*, n_rows: int, n_in: int, width: int, layers: int, n_classes: int,
@@ -65,6 +78,10 @@ def pack_size(policy: PackPolicy, group_size: int, n_units_total_if_single: int,
         if trial_cost_s is None or trial_cost_s >= MIN_UNIT_S:
             return 1
         size = min(group_size, MAX_CPU_PACK, math.ceil(MIN_UNIT_S / max(trial_cost_s, 1e-3)))
+        # wide features (ComParE's 6,373 columns, per-step normalised copies) must fit in memory
+        # with every slot's unit at once: a pack of 256 such trials would not
+        budget = HOST_MEMORY_SHARE * policy.host_bytes / max(1, policy.slots)
+        size = min(size, max(1, int(budget // max(1, fold_model_bytes * fold_models_per_trial))))
     # Keep at least 2 units per slot when the grid has that many trials.
     if n_units_total_if_single >= 2 * policy.slots:
         cap = max(1, n_units_total_if_single // (2 * policy.slots))

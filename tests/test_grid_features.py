@@ -169,3 +169,15 @@ def test_packs_and_source_packs_never_mix_feature_sets(two_sets):
     assert jobs[0].key != jobs[1].key and jobs[0].job_id != jobs[1].job_id
     assert source_pack_key(jobs[0], spec.architecture, spec.training) != \
         source_pack_key(jobs[1], spec.architecture, spec.training)
+
+
+def test_rows_of_a_spec_without_the_axis_have_an_empty_feature_set(tmp_path):
+    """So that a run resumed from rows written before the column existed stays one cell."""
+    write_corpora(tmp_path)
+    spec = load_spec(write_spec(tmp_path, tiny_spec(methods=["dnn"])))
+    corpora = load_corpora(spec, LABELS)
+    trial = expand_trials(spec).trials[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows, _ = run_pack([trial], spec, "h", corpora, [[]], "cpu", "node")
+    assert (rows["feature_set"] == "").all()

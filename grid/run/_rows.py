@@ -33,7 +33,7 @@ class TrialRecord:
     device: str
     pack_id: str
     pack_size: int
-    feature_set: str                  # the results column: the spec's label, else the parquet's set
+    feature_set: str                  # the results column: the spec's feature-set label ('' = no axis)
 
 
 def result_rows(rec: TrialRecord, out, spec: Spec, spec_hash: str, hostname: str) -> list[ResultRow]:

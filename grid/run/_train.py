@@ -177,7 +177,7 @@ def run_pack(trials: list[Trial], spec: Spec, spec_hash: str, corpora: dict[str,
         rec = TrialRecord(trial=p.trial, steps=p.steps, seed=p.seed, folds=p.folds, classes=classes,
                           source_keys=[m["key"] for _, m in sources[i]], forgetting=forgetting[i],
                           wall_s=share, node=node, device=out.device, pack_id=pack_id or first.trial_id,
-                          pack_size=len(trials), feature_set=target.features or target.feature_set)
+                          pack_size=len(trials), feature_set=target.features)
         rows.extend(result_rows(rec, out, spec, spec_hash, hostname=hostname))
     return results_frame(rows), _pack_curves(out.curves, parts)
 

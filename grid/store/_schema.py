@@ -82,7 +82,7 @@ class ResultRow:
     test_unit: str | None         # leave-one-out schemes only
     val_unit: str | None
     rng: str
-    feature_set: str              # the spec's feature-set label, else the parquet's own set (eGeMAPSv02)
+    feature_set: str              # the spec's feature-set label ('' when the spec has no feature-set axis)
 
 
 @dataclass(frozen=True)

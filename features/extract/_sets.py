@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from paragrid.errors import UserError
-from paragrid.features.extract._hf import HF_PREFIX
+from paragrid.features.extract._hf import HF_PREFIX, HFExtractor
 from paragrid.features.extract._opensmile import (
     FEATURE_LEVEL, FEATURE_SET, check_opensmile_set, opensmile_names, opensmile_version,
 )
@@ -46,8 +46,6 @@ def make_extractor(feature_set: str = FEATURE_SET, sample_rate: int | None = Non
         source = feature_set[len(HF_PREFIX):]
         if not source:
             raise UserError("--feature-set hf: needs a model folder or hub id, e.g. hf:models/wavlm-base-plus")
-        from paragrid.features.extract._hf import HFExtractor  # heavy: torch, transformers
-
         extractor = HFExtractor(source, layer=layer, pooling=pooling, **hf_options)
         if sample_rate is not None and sample_rate != extractor.sample_rate:
             print(f"note: hf:{source} takes {extractor.sample_rate} Hz audio; --sample-rate {sample_rate} "

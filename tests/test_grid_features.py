@@ -181,3 +181,21 @@ def test_rows_of_a_spec_without_the_axis_have_an_empty_feature_set(tmp_path):
         warnings.simplefilter("ignore")
         rows, _ = run_pack([trial], spec, "h", corpora, [[]], "cpu", "node")
     assert (rows["feature_set"] == "").all()
+
+
+@pytest.mark.slow
+def test_paragrid_run_and_report_with_two_feature_sets(local_ray, two_sets):
+    """The whole path on Ray: planning, calibration, packs and the merge keyed per feature set,
+    resumed with nothing to do, then the report."""
+    from paragrid.grid.run import run_grid
+
+    folder, doc = two_sets
+    spec = write_spec(folder, {**doc, "repeats": 1})
+    run_dir = run_grid(str(spec), storage=str(folder / "runs"), say=lambda *a, **k: None)
+    results = pd.read_parquet(run_dir / "results.parquet")
+    assert results.groupby("feature_set").size().to_dict() == {"egemaps": 12, "ssl@L1": 12}
+    assert len(json.loads((run_dir / "run.json").read_text())["corpora"]) == 4   # (corpus, set) pairs
+    again = run_grid(str(spec), storage=str(folder / "runs"), say=lambda *a, **k: None)
+    assert len(pd.read_parquet(again / "results.parquet")) == 24
+    write_report(run_dir, quiet=True)
+    assert "ssl@L1" in (run_dir / "report" / "index.html").read_text()

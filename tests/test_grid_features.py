@@ -31,7 +31,8 @@ def write_layered(path, name: str, seed: int):
     base = write_corpus(path.with_suffix(".base.parquet"), name, seed=seed)
     df, meta = read_features(base)
     feats = meta["feature_columns"]
-    cols = {f"L{layer}_mean{i:04d}": df[f].to_numpy() * (1 + layer) for layer in (0, 1) for i, f in enumerate(feats[:3])}
+    cols = {f"L{layer}_mean{i:04d}": df[f].to_numpy() * (1 + layer)
+            for layer in (0, 1) for i, f in enumerate(feats[:3])}
     out = df.drop(columns=feats).assign(**cols)
     write_parquet_atomic(out, path, {**meta, "feature_set": "hf:tiny", "layer": "all", "layers": [0, 1],
                                      "feature_columns": list(cols)})
@@ -100,7 +101,8 @@ def test_grid_gives_rows_tables_and_tests_per_feature_set(two_sets):
                 srcs.append(models[job.key])
             frames.append(run_pack([t], spec, "h", corpora, [srcs], "cpu", "node")[0])
     results = pd.concat(frames, ignore_index=True)
-    assert results.groupby("feature_set").size().to_dict() == {"egemaps": 24, "ssl@L1": 24}  # 3 trials x 2 repeats x 4 folds
+    # 3 trials x 2 repeats x 4 folds per feature set
+    assert results.groupby("feature_set").size().to_dict() == {"egemaps": 24, "ssl@L1": 24}
     # the same folds under both feature sets (like methods): identical training folds and seeds
     key = ["method", "sources", "repeat", "fold"]
     a = results[results.feature_set == "egemaps"].set_index(key).sort_index()

@@ -217,10 +217,12 @@ def _forgetting(model, parts: list[_Part], spec: Spec, corpora: dict[str, Corpus
             meta = sources[i][j][1]
             if other is None or other == p.trial.target:  # same corpus: the target's steps and x
                 x = data.x if data.x.ndim == 2 else data.x[p.folds]
-                src, _ = _task_data(corpora[corpus_key(p.trial.target, p.trial.features)], spec, p.trial.repeat, p.trial.budget, task,
+                own = corpora[corpus_key(p.trial.target, p.trial.features)]
+                src, _ = _task_data(own, spec, p.trial.repeat, p.trial.budget, task,
                                     meta["classes"], p.trial.target, x=x)
             else:  # cross-corpus: the source corpus's own split, full budget, its own statistics
-                src, _ = _task_data(corpora[corpus_key(other, p.trial.features)], spec, p.trial.repeat, meta["budget"], task, meta["classes"],
+                source = corpora[corpus_key(other, p.trial.features)]
+                src, _ = _task_data(source, spec, p.trial.repeat, meta["budget"], task, meta["classes"],
                                     p.trial.target)
             datas.append(src)
         packed = stack_data(datas)

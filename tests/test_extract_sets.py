@@ -149,3 +149,23 @@ def test_cli_feature_set_flags(corpus, tmp_path):
                  "--feature-set", "emobase", "--jobs", "1"]) == 0
     assert read_features(out)[1]["feature_set"] == "emobase"
     assert isinstance(pd.read_parquet(out), pd.DataFrame)
+
+
+def test_interrupted_model_extraction_resumes_from_the_cache(corpus, tmp_path, monkeypatch, capsys):
+    model = tiny_model(tmp_path / "m", "wav2vec2")
+    monkeypatch.setattr(HFExtractor.run, "__defaults__", (2,))   # groups of two files
+    real, calls = HFExtractor._embed, []
+
+    def flaky(self, signals):
+        calls.append(len(signals))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, signals)
+
+    monkeypatch.setattr(HFExtractor, "_embed", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run(corpus, tmp_path / "x.parquet", feature_set=f"hf:{model}")
+    assert not (tmp_path / "x.parquet").exists()
+    capsys.readouterr()
+    run(corpus, tmp_path / "x.parquet", feature_set=f"hf:{model}")
+    assert "extracted 2, cached 2" in capsys.readouterr().out

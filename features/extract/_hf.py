@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -167,7 +168,10 @@ class HFExtractor:
             inputs = self.extractor([pieces[i][1] for i in batch], sampling_rate=self.sample_rate,
                                     padding=True, return_attention_mask=self.masked, return_tensors="pt")
             inputs = {k: v.to(self.device) for k, v in inputs.items()}
-            with torch.inference_mode():
+            with torch.inference_mode(), warnings.catch_warnings():
+                # WavLM's attention mixes mask types inside transformers: a deprecation notice
+                # per batch that the user can do nothing about
+                warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")
                 states = self.model(**inputs, output_hidden_states=True).hidden_states
             chosen = (torch.stack([states[i] for i in self.layers], dim=1) if self.layers
                       else torch.stack(states, dim=1).mean(dim=1, keepdim=True)).double().cpu().numpy()

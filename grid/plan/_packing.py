@@ -54,13 +54,15 @@ class PackPolicy:
 
 def bytes_per_fold_model(*, n_rows: int, n_in: int, width: int, layers: int, n_classes: int,
                          batch_size: int, columns: int = 1, shared_x: bool = False) -> int:
-    """Device bytes one fold-model needs while training (float32), an analytic upper estimate:
+    """Device bytes one fold-model needs while training (float32), an analytic estimate:
     weights x 5 (weights, gradient, two Adam moments, best copy), features (N x D unless shared
-    by every fold), and activations of one batch (forward and backward) per column."""
+    by every fold), the epoch's training rows gathered at once (up to N x D more: the trainer
+    draws a whole epoch's batches in one gather; what dominates at ComParE's 6,373 inputs,
+    bench/RESULTS.md "feature_widths"), and activations of one batch per column."""
     params = (n_in * width + (layers - 1) * width * width + width * n_classes + layers * width + n_classes)
     params *= columns
     weights = 5 * params
-    features = 0 if shared_x else n_rows * n_in
+    features = (0 if shared_x else n_rows * n_in) + n_rows * n_in
     activations = 4 * batch_size * width * layers * columns + n_rows * (width + n_classes) // 4
     return 4 * (weights + features + activations)
 

@@ -73,9 +73,14 @@ def _settings(epochs: int):
             TrainSettings(lr=5e-4, optimizer="adam", batch_size=256, max_epochs=epochs, curve_stride=epochs))
 
 
-def _current_rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _status_mib(field: str) -> float:
+    """VmRSS / VmHWM of this process from /proc (VmHWM, unlike ru_maxrss, starts afresh at exec:
+    Linux carries ru_maxrss over from the parent that forked the child)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
 def memory_child(width: int, n: int, k: int) -> None:
@@ -88,10 +93,10 @@ def memory_child(width: int, n: int, k: int) -> None:
     torch.set_num_threads(1)
     data = _data(n, width, k)
     arch, settings = _settings(1)
-    before = max(_current_rss_mib(), benchlib.peak_rss_mib())   # growth beyond every earlier peak
+    before = _status_mib("VmHWM")   # growth beyond every earlier peak of this process
     with benchlib.contained(threads=1):
         train_folds(data, arch, settings, "dnn", pack=Pack(seed=0), run=Run(device="cpu"))
-    print(json.dumps({"per_fold_mib": (benchlib.peak_rss_mib() - before) / k}))
+    print(json.dumps({"per_fold_mib": (_status_mib("VmHWM") - before) / k}))
 
 
 def train_part(args) -> tuple[list[list], dict]:
@@ -177,15 +182,16 @@ def main(argv=None) -> dict:
     info = benchlib.machine(args.threads)
     with benchlib.contained(threads=args.threads):
         train_rows, train_res = train_part(args)
-        extract_rows, extract_res = extract_part(args)
+        extract_rows, extract_res = extract_part(args) if args.sets.strip() else ([], {})
     body = (f"Training, paper network, N = {args.n_train}, F = {args.k} stacked fold-models, {args.epochs} "
             f"epochs, best of {args.rounds}:\n\n"
             + benchlib.md_table(["inputs", "fold-epochs/s (best)", "(median)",
                                  "MiB per fold-model beyond its features (measured)",
                                  "(paragrid's estimate of the same)", "paragrid's estimate with the features"],
                                 train_rows)
-            + "\n\nExtraction, --jobs 1, one process:\n\n"
-            + benchlib.md_table(["feature set", "columns", "utterances/s", "audio s per s"], extract_rows))
+            + ("\n\nExtraction, --jobs 1, one process:\n\n"
+               + benchlib.md_table(["feature set", "columns", "utterances/s", "audio s per s"], extract_rows)
+               if extract_rows else ""))
     text = benchlib.section("feature_widths (inputs 88 / 1,024 / 6,373; extraction per feature set)", info,
                             load0, benchlib.load(), body)
     result = {"train": train_res, "extract": extract_res}

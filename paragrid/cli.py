@@ -55,6 +55,12 @@ def _cmd_features(args: argparse.Namespace) -> None:
         skip_bad=args.skip_bad,
         jobs=args.jobs,
         sample_rate=args.sample_rate,
+        feature_set=args.feature_set,
+        layer=args.layer,
+        pooling=args.pooling,
+        cache_dir=Path(args.cache) if args.cache else None,
+        **{k: v for k, v in (("batch_seconds", args.batch_seconds), ("chunk_seconds", args.chunk_seconds))
+           if v is not None},
     )
 
 
@@ -99,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=_cmd_synth)
 
-    p = sub.add_parser("features", help="extract eGeMAPS functionals of a corpus into a parquet")
+    p = sub.add_parser("features", help="extract openSMILE functionals (eGeMAPS, ComParE, ...) or "
+                                        "self-supervised embeddings of a corpus into a parquet")
     p.add_argument("source", help="a manifest CSV, or the corpus release's root folder "
                                   "(docs/FORMATS.md shows it for every --format)")
     p.add_argument("--format", required=True, choices=FORMATS)
@@ -116,8 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
                         "documented label meaning, without a label map; e.g. "
                         "angry,happy,neutral,sad,fearful")
     p.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
-    p.add_argument("--sample-rate", type=int, default=16000,
-                   help="extract at this rate, resampling files that differ (default 16000)")
+    p.add_argument("--sample-rate", type=int, default=None,
+                   help="openSMILE sets: extract at this rate, resampling files that differ (default "
+                        "16000); hf: sets use the model's rate")
+    p.add_argument("--feature-set", default="eGeMAPSv02", metavar="SET",
+                   help="an openSMILE set: eGeMAPSv02 (default, 88), GeMAPSv01b (62), ComParE_2016 "
+                        "(6,373), emobase (988), ...; or hf:<model folder or hub id> for a "
+                        "self-supervised speech model's pooled hidden states (paragrid[ssl])")
+    p.add_argument("--layer", default=None, metavar="N|last|mean|all",
+                   help="hf: sets: the hidden state to pool (default last); all stores every layer")
+    p.add_argument("--pooling", default="mean", choices=["mean", "mean+std"],
+                   help="hf: sets: statistics over the frames of each utterance (default mean)")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="extraction cache, keyed by each audio file's content (default: "
+                        "paragrid-cache/ next to --out)")
+    p.add_argument("--batch-seconds", type=float, default=None,
+                   help="hf: sets: seconds of audio per batch (default 64)")
+    p.add_argument("--chunk-seconds", type=float, default=None,
+                   help="hf: sets: longer files are embedded in chunks of this length (default 30)")
     p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser("run", help="run a grid spec (YAML path or built-in name) on Ray")

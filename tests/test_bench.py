@@ -312,3 +312,16 @@ def test_compare_runs_finds_a_changed_number_and_ignores_where_it_ran(tmp_path, 
     assert compare_runs.main([str(tmp_path / "before"), str(tmp_path / "same")]) == 0
     assert compare_runs.main([str(tmp_path / "before"), str(tmp_path / "moved")]) == 1
     assert "results.test_uar: 1 row(s), first: 0.7 vs 0.7000001" in capsys.readouterr().out
+
+
+# ---- feature_widths ----------------------------------------------------------------------------
+def test_feature_widths_reports_training_per_width_and_extraction_per_set(capsys):
+    res = script("feature_widths").main(["--n-train", "60", "--k", "3", "--epochs", "1", "--rounds", "1",
+                                         "--widths", "88,300", "--n-utts", "4", "--sets", "eGeMAPSv02,GeMAPSv01b"])
+    out = capsys.readouterr().out
+    assert_section(out, "feature_widths (inputs 88 / 1,024 / 6,373; extraction per feature set)",
+                   "| inputs | fold-epochs/s (best) |")
+    assert set(res["train"]) == {"88", "300"} and res["train"]["300"]["mib_per_fold_estimate"] > \
+        res["train"]["88"]["mib_per_fold_estimate"]
+    assert {k: v["columns"] for k, v in res["extract"].items()} == {"eGeMAPSv02": 88, "GeMAPSv01b": 62}
+    assert result_line(out) == json.loads(json.dumps(res, default=float))

@@ -75,9 +75,9 @@ def count_calls(monkeypatch) -> list[str]:
     seen: list[str] = []
     real = ex.extract_one
 
-    def spy(path, sample_rate):
+    def spy(path, sample_rate, feature_set):
         seen.append(Path(path).name)
-        return real(path, sample_rate)
+        return real(path, sample_rate, feature_set)
 
     monkeypatch.setattr(ex, "extract_one", spy)
     return seen
@@ -164,7 +164,7 @@ def test_rerun_uses_cache_and_reextracts_only_changed_files(corpus, tmp_path, ca
     touched = Path(corpus.loc[0, "path"])
     os.utime(touched, ns=(st.st_atime_ns, touched.stat().st_mtime_ns + 10**9))  # touch, same bytes
     run(corpus, out)
-    assert seen == [changed.name, touched.name]
+    assert seen == [changed.name]  # keyed by content: a touched file is not re-extracted
 
 
 def test_cache_is_not_reused_for_another_sample_rate(corpus, tmp_path, monkeypatch):
@@ -179,11 +179,11 @@ def test_interrupted_run_keeps_finished_work(corpus, tmp_path, monkeypatch):
     """Ctrl-C after two files: no parquet, but the next run extracts only the other two."""
     real, calls = ex.extract_one, []
 
-    def flaky(path, sample_rate):
+    def flaky(path, sample_rate, feature_set):
         calls.append(path)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(path, sample_rate)
+        return real(path, sample_rate, feature_set)
 
     monkeypatch.setattr(ex, "extract_one", flaky)
     out = tmp_path / "toy.parquet"
@@ -197,9 +197,13 @@ def test_interrupted_run_keeps_finished_work(corpus, tmp_path, monkeypatch):
 
 def test_corrupt_cache_is_ignored(corpus, tmp_path, capsys):
     out = tmp_path / "toy.parquet"
-    (tmp_path / "toy.cache.parquet").write_bytes(b"not parquet")
     run(corpus, out)
-    assert "extracted 4, cached 0" in capsys.readouterr().out
+    for cached in (tmp_path / "paragrid-cache").glob("eGeMAPSv02-*.parquet"):
+        cached.write_bytes(b"not parquet")
+    capsys.readouterr()
+    run(corpus, out)
+    printed = capsys.readouterr().out
+    assert "extracted 4, cached 0" in printed and "ignoring unreadable feature cache" in printed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,7 +338,7 @@ def test_worker_errors_reach_the_parent_and_pool_matches_serial(corpus, tmp_path
     pooled, _ = run(manifest, par, skip_bad=True)
     assert seen == [Path(bad).name]  # every good file came from the pool's cache
     monkeypatch.undo()
-    serial, _ = run(manifest, tmp_path / "ser.parquet", skip_bad=True)
+    serial, _ = run(manifest, tmp_path / "ser.parquet", skip_bad=True, cache_dir=tmp_path / "own-cache")
     pd.testing.assert_frame_equal(pooled, serial)
 
 
@@ -347,7 +351,7 @@ def test_dead_worker_is_a_user_error(corpus, tmp_path, monkeypatch):
         def __init__(self, *args, **kwargs):
             pass
 
-        def submit(self, fn, chunk, sample_rate):
+        def submit(self, fn, chunk, sample_rate, feature_set):
             future = Future()
             future.set_exception(BrokenProcessPool("A child process terminated abruptly"))
             return future
@@ -386,7 +390,7 @@ def test_bad_arguments_are_user_errors(corpus, tmp_path):
 
 def test_progress_bar_goes_to_stderr_only_when_asked(corpus, tmp_path, capsys):
     run(corpus, tmp_path / "a.parquet", progress=True)
-    assert "eGeMAPS toy" in capsys.readouterr().err
+    assert "eGeMAPSv02 toy" in capsys.readouterr().err
     run(corpus, tmp_path / "b.parquet", progress=False)
     assert capsys.readouterr().err == ""
 

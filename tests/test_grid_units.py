@@ -185,3 +185,18 @@ def test_a_retried_pack_whose_files_exist_reads_them_instead_of_training(tmp_pat
     out = trainable._pack(unit, ctx, run, run.storage, choice, 0.0)
     assert len(calls) == 1 and out["trials_resumed"] == 0
     assert run.finished_units("other") == {unit.id: tuple(ids)} and run.finished_units("h") == {}
+
+
+def test_cpu_packs_of_wide_features_fit_in_memory():
+    """6,373 inputs (ComParE) on 10,000 rows: per-step copies make a fold-model ~0.5 GB, so the
+    time rule's pack of 100 cheap trials is cut to what half of 8 GiB over 2 slots holds."""
+    from paragrid.grid.plan import bytes_per_fold_model
+
+    wide = bytes_per_fold_model(n_rows=10_000, n_in=6373, width=256, layers=4, n_classes=4, batch_size=256)
+    narrow = bytes_per_fold_model(n_rows=10_000, n_in=88, width=256, layers=4, n_classes=4, batch_size=256)
+    assert wide > 20 * narrow
+    roomy = PackPolicy(setting="auto", gpu=0.0, slots=2, host_bytes=64 << 30)
+    assert pack_size(roomy, 100, 100, 0.1, 10, narrow) == 25     # the time rule, capped at 2 units/slot
+    small = PackPolicy(setting="auto", gpu=0.0, slots=2, host_bytes=8 << 30)
+    assert pack_size(small, 100, 100, 0.1, 10, narrow) == (2 << 30) // (10 * narrow) == 11
+    assert pack_size(small, 100, 100, 0.1, 10, wide) == 1

@@ -52,7 +52,8 @@ def test_core_columns_are_part_of_the_rows():
 
 def _row(**changes) -> dict:
     row = {name: 0 for name in RESULT_COLUMNS}
-    row.update({c: "x" for c in ("spec_name", "trial_id", "method", "sources", "target", "node", "rng")})
+    row.update({c: "x" for c in ("spec_name", "trial_id", "method", "sources", "target", "node", "rng",
+                                "feature_set")})
     return {**row, **changes}
 
 

@@ -59,7 +59,8 @@ def confusion_matrices(results: pd.DataFrame) -> tuple[list[tuple[str, list[tupl
     if "confusion" not in results.columns or "classes" not in results.columns:
         return [], ["results have no confusion/classes columns"]
     groups, notes = [], []
-    for (task, target, origin), g in results.groupby(["task", "target", "architecture_origin"], sort=True):
+    for (task, target, origin, fs), g in results.groupby(["task", "target", "architecture_origin", "feature_set"],
+                                                         sort=True):
         per_budget = []
         for budget in sorted(g["budget"].unique(), reverse=True):
             at = g[g["budget"] == budget]
@@ -75,9 +76,11 @@ def confusion_matrices(results: pd.DataFrame) -> tuple[list[tuple[str, list[tupl
             if mats:
                 per_budget.append((int(budget), _matrix_figure(
                     mats, f"Confusion matrices on {target} ({task}), budget {budget}, "
-                          f"{origin_label(origin)}: summed over folds and repeats, rows normalised")))
+                          f"{fs + ', ' if fs else ''}{origin_label(origin)}: summed over folds and "
+                          "repeats, rows normalised")))
         if per_budget:
-            groups.append((f"{target} ({task}) · {origin_label(origin)}", per_budget))
+            features = f" · {fs}" if results["feature_set"].nunique() > 1 else ""
+            groups.append((f"{target} ({task}){features} · {origin_label(origin)}", per_budget))
     return groups, notes
 
 

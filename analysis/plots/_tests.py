@@ -18,6 +18,8 @@ from paragrid.analysis.stats import TEST_SHORT, method_label, origin_label
 
 def _comparison_label(r: pd.Series, with_budget: bool, with_sources: bool) -> str:
     label = f"{method_label(r['method_a'])} − {method_label(r['method_b'])}"
+    if r.get("feature_set_a", "") != r.get("feature_set_b", ""):  # a feature-set comparison
+        label = f"{method_label(r['method_a'])}: {r['feature_set_a']} − {r['feature_set_b']}"
     if with_sources:
         label += f"<br>{r['sources']}"
     if with_budget:
@@ -30,7 +32,7 @@ def paired_differences(sig: pd.DataFrame) -> list[tuple[str, go.Figure]]:
     if sig.empty:
         return []
     figs = []
-    for (table, task, target, sources_key, origin), g in _comparison_groups(sig):
+    for (table, task, target, sources_key, origin, fs), g in _comparison_groups(sig):
         g = g[g["n_pairs"] > 0]
         if g.empty:
             continue
@@ -51,7 +53,7 @@ def paired_differences(sig: pd.DataFrame) -> list[tuple[str, go.Figure]]:
                               f"{TEST_SHORT[r['test']]} ({r['n_pairs']} pairs)<extra></extra>"))
         fig.add_hline(y=0, line={"color": "#6b7280", "dash": "dash", "width": 1})
         what = (f"{sources_key.split('@')[1]} → {target}" if cross else f"{target} ({task})")
-        what += f" · {origin_label(origin)}"
+        what += (f" · {fs}" if sig["feature_set"].nunique() > 1 else "") + f" · {origin_label(origin)}"
         style(fig, f"Paired per-fold UAR differences, {what}", 420, None, "Δ test UAR (A − B), per fold")
         figs.append((what, fig))
     return figs
@@ -59,12 +61,13 @@ def paired_differences(sig: pd.DataFrame) -> list[tuple[str, go.Figure]]:
 
 def _comparison_groups(sig: pd.DataFrame):
     t2 = sig[sig["table"] == "table2"]
-    for (task, target, origin), g in t2.groupby(["task", "target", "architecture_origin"], sort=True):
-        yield ("table2", task, target, "", origin), g
+    for (task, target, origin, fs), g in t2.groupby(["task", "target", "architecture_origin", "feature_set"],
+                                                    sort=True):
+        yield ("table2", task, target, "", origin, fs), g
     cc = sig[sig["table"] == "crosscorpus"]
-    for (task, target, sources, origin), g in cc.groupby(
-            ["task", "target", "sources", "architecture_origin"], sort=True):
-        yield ("crosscorpus", task, target, sources, origin), g.sort_values(["budget", "method_a", "method_b"])
+    for (task, target, sources, origin, fs), g in cc.groupby(
+            ["task", "target", "sources", "architecture_origin", "feature_set"], sort=True):
+        yield ("crosscorpus", task, target, sources, origin, fs), g.sort_values(["budget", "method_a", "method_b"])
 
 
 STYLES = {"calibrated": ("circle", "#111827"), "corrected": ("diamond", "#2563eb"),
@@ -80,7 +83,10 @@ def pvalue_dots(sig: pd.DataFrame, alpha: float) -> go.Figure | None:
     many_origins = d["architecture_origin"].nunique() > 1
     labels = [f"{r['target']} b{r['budget']} · {r['sources']} · "
               f"{method_label(r['method_a'])} − {method_label(r['method_b'])}"
-              + (f" · {r['architecture_origin']}" if many_origins else "") for _, r in d.iterrows()]
+              + (f" · {r['architecture_origin']}" if many_origins else "")
+              + (f" · {r['feature_set_a']} − {r['feature_set_b']}" if r.get("feature_set_a") != r.get("feature_set_b")
+                 else f" · {r['feature_set_a']}" if d.get("feature_set_a", pd.Series([""])).nunique() > 1 else "")
+              for _, r in d.iterrows()]
     tests = [t for t in STYLES if d[f"p_{t}"].notna().any()]
     floor = p_floor(np.concatenate([d[f"p_{t}"].to_numpy(dtype=float) for t in tests]))
     fig = go.Figure()

@@ -38,14 +38,14 @@ def table2_bars(summary: pd.DataFrame, columns: list[tuple[str, str, int, str, s
     all_y, all_e, chances = [], [], {}
     for sources, method in keys:
         xs, ys, es, texts, hovers = [], [], [], [], []
-        for task, target, budget, origin, label in columns:
+        for task, target, budget, origin, fs, label in columns:
             hit = rows[(rows["task"] == task) & (rows["target"] == target) & (rows["budget"] == budget)
                        & (rows["sources"] == sources) & (rows["method"] == method)
-                       & (rows["architecture_origin"] == origin)]
+                       & (rows["architecture_origin"] == origin) & (rows["feature_set"] == fs)]
             if hit.empty:
                 continue
             rec = hit.iloc[0]
-            cell = Cell(task, target, sources, method, budget, origin)
+            cell = Cell(task, target, sources, method, budget, origin, fs)
             xs.append(label)
             ys.append(rec["uar_mean"])
             es.append(0.0 if math.isnan(rec["uar_std"]) else rec["uar_std"])
@@ -67,7 +67,7 @@ def table2_bars(summary: pd.DataFrame, columns: list[tuple[str, str, int, str, s
                     hovertemplate="%{customdata}<extra>%{fullData.name}</extra>")
     if not fig.data:
         return None
-    labels = [c[4] for c in columns if c[4] in chances]
+    labels = [c[-1] for c in columns if c[-1] in chances]
     levels = {chances[lb] for lb in labels if chances[lb] is not None}
     chance = min(levels) if levels else None
     fig.update_xaxes(categoryorder="array", categoryarray=labels)  # chance marks sit by index
@@ -97,10 +97,12 @@ def _chance_marks(fig: go.Figure, labels: list[str], chances: dict) -> None:
 
 # ---------------------------------------------------------------- UAR vs budget (Figure 4)
 
-def _directions(cc: pd.DataFrame) -> list[tuple[str, str, str, str, str]]:
+def _directions(cc: pd.DataFrame) -> list[tuple[str, str, str, str, str, str]]:
+    sets = list(dict.fromkeys(cc["feature_set"]))
     return sorted({(r["task"], cross_corpus_source(r["sources"], r["target"], r["task"]),
-                    r["target"], r["sources"], r["architecture_origin"]) for _, r in cc.iterrows()},
-                  key=lambda d: (d[2], d[1], d[4]))
+                    r["target"], r["sources"], r["architecture_origin"], r["feature_set"])
+                   for _, r in cc.iterrows()},
+                  key=lambda d: (d[2], d[1], d[4], sets.index(d[5])))
 
 
 def budget_curves(summary: pd.DataFrame, sig: pd.DataFrame, alpha: float) -> go.Figure | None:
@@ -112,17 +114,17 @@ def budget_curves(summary: pd.DataFrame, sig: pd.DataFrame, alpha: float) -> go.
     nrows, ncols = _grid(len(dirs), 2)
     fig = make_subplots(rows=nrows, cols=ncols, shared_yaxes=True, horizontal_spacing=0.06,
                         vertical_spacing=_panel_height(nrows)[1],
-                        subplot_titles=[f"{direction_label(src, tgt)} · {origin_label(o)}"
-                                        for _, src, tgt, _, o in dirs])
+                        subplot_titles=[f"{direction_label(src, tgt)}{' · ' + fs if fs else ''} · "
+                                        f"{origin_label(o)}" for _, src, tgt, _, o, fs in dirs])
     shown, lows, highs, chances = set(), [], [], []
-    for i, (task, src, target, sources, origin) in enumerate(dirs):
+    for i, (task, src, target, sources, origin, fs) in enumerate(dirs):
         r, c = i // ncols + 1, i % ncols + 1
         mine = cc[(cc["target"] == target) & (cc["sources"] == sources)
-                  & (cc["architecture_origin"] == origin)]
+                  & (cc["architecture_origin"] == origin) & (cc["feature_set"] == fs)]
         budgets = sorted(mine["budget"].unique())
         base = summary[(summary["task"] == task) & (summary["target"] == target)
                        & (summary["method"] == "dnn") & (summary["budget"].isin(budgets))
-                       & (summary["architecture_origin"] == origin)]
+                       & (summary["architecture_origin"] == origin) & (summary["feature_set"] == fs)]
         rows = pd.concat([base, mine])
         err = rows["uar_std"].fillna(0.0)
         lows.append(float((rows["uar_mean"] - err).min()))
@@ -139,7 +141,7 @@ def budget_curves(summary: pd.DataFrame, sig: pd.DataFrame, alpha: float) -> go.
                 row=r, col=c)
             shown.add(method)
             if method != "dnn" and not sig.empty:
-                _stars(fig, sig, d, (task, target, sources, origin, method), alpha, shown, r, c)
+                _stars(fig, sig, d, (task, target, sources, origin, fs, method), alpha, shown, r, c)
         chance = chance_of(rows["n_classes"].iloc[0])
         if chance is not None:  # after the traces: add_hline skips subplots still empty
             chances.append(chance)
@@ -155,9 +157,10 @@ def budget_curves(summary: pd.DataFrame, sig: pd.DataFrame, alpha: float) -> go.
 
 
 def _stars(fig, sig, d, key, alpha, shown, r, c) -> None:
-    task, target, sources, origin, method = key
+    task, target, sources, origin, fs, method = key
     s = sig[(sig["task"] == task) & (sig["target"] == target) & (sig["sources_a"] == sources)
             & (sig["architecture_origin"] == origin) & (sig["method_a"] == method)
+            & (sig["feature_set_a"] == fs) & (sig["feature_set_b"] == fs)
             & (sig["method_b"] == "dnn") & sig["significant"] & (sig["mean_diff"] > 0)]
     hit = d[d["budget"].isin(s["budget"])]
     if not len(hit):
@@ -197,7 +200,8 @@ def learning_curves(curves: pd.DataFrame | None) -> list[tuple[str, go.Figure]]:
         return []
     agg = (curves.groupby(CELL + ["epoch"])["test_uar"].agg(["mean", "std", "count"]).reset_index())
     figs = []
-    for (task, target, origin), g in agg.groupby(["task", "target", "architecture_origin"], sort=True):
+    for (task, target, origin, fs), g in agg.groupby(["task", "target", "architecture_origin", "feature_set"],
+                                                     sort=True):
         transfer = g[g["method"] != "dnn"]
         panels = sorted({(r["sources"], int(r["budget"])) for _, r in transfer.iterrows()},
                         key=lambda sb: (sources_key(sb[0], target, task), -sb[1]))
@@ -230,7 +234,7 @@ def learning_curves(curves: pd.DataFrame | None) -> list[tuple[str, go.Figure]]:
                               row=r, col=c)
                 shown.add(method)
         _axis_titles(fig, nrows, ncols, len(panels), "epoch", "test UAR")
-        what = f"{target} ({task}) · {origin_label(origin)}"
+        what = f"{target} ({task}){' · ' + fs if fs else ''} · {origin_label(origin)}"
         style(fig, f"Learning curves on {what}: mean test UAR ± std over folds × repeats",
               height, legend="right")
         figs.append((what, fig))

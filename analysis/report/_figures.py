@@ -16,13 +16,13 @@ from paragrid.analysis.plots import (best_epoch_positions, budget_curves, confus
                                      table2_bars)
 from paragrid.analysis.report._analyse import analyse
 from paragrid.analysis.report._tables import table2_columns
-from paragrid.analysis.stats import complete_curves, summarise, with_origin
+from paragrid.analysis.stats import complete_curves, summarise, with_feature_set, with_origin
 
 
 def report_figures(results: pd.DataFrame, curves: pd.DataFrame | None = None, *,
                    test: str = "auto", alpha: float = 0.05, holm: bool = False,
                    unit_test: str = "paired") -> dict[str, go.Figure]:
-    results = with_origin(results)
+    results = with_feature_set(with_origin(results))
     if curves is not None:
         curves = complete_curves(curves, results)
     summary = summarise(results)

@@ -43,27 +43,35 @@ def format_count(rec: pd.Series | None) -> str:
     return f"{rec['n_repeats']} rep × {folds} folds"
 
 
-def table2_columns(summary: pd.DataFrame) -> list[tuple[str, str, int, str, str]]:
-    """(task, target, budget, origin, label) of Table 2's columns: per target and origin every
-    budget that has a transfer row (normally only the full budget), else the DNN's largest."""
+def table2_columns(summary: pd.DataFrame) -> list[tuple[str, str, int, str, str, str]]:
+    """(task, target, budget, origin, feature set, label) of Table 2's columns: per target,
+    origin and feature set every budget that has a transfer row (normally only the full
+    budget), else the DNN's largest."""
     rows_df = summary[summary["kind"].isin(["baseline", "transfer"])]
+    if "feature_set" not in rows_df.columns:
+        rows_df = rows_df.assign(feature_set="")
     transfer = rows_df[rows_df["kind"] == "transfer"]
-    keys: list[tuple[str, str, int, str]] = []
+    sets = list(dict.fromkeys(rows_df["feature_set"]))
+    keys: list[tuple[str, str, int, str, str]] = []
     for (task, target), g in rows_df.groupby(["task", "target"], sort=True):
         for origin in sorted(g["architecture_origin"].unique(), key=origin_rank):
-            go = g[g["architecture_origin"] == origin]
-            t = transfer[(transfer["task"] == task) & (transfer["target"] == target)
-                         & (transfer["architecture_origin"] == origin)]
-            budgets = sorted(t["budget"].unique(), reverse=True) if len(t) else [go["budget"].max()]
-            keys += [(task, target, int(b), origin) for b in budgets]
+            for fs in [f for f in sets if f in set(g["feature_set"])]:
+                go = g[(g["architecture_origin"] == origin) & (g["feature_set"] == fs)]
+                if go.empty:
+                    continue
+                t = transfer[(transfer["task"] == task) & (transfer["target"] == target)
+                             & (transfer["architecture_origin"] == origin) & (transfer["feature_set"] == fs)]
+                budgets = sorted(t["budget"].unique(), reverse=True) if len(t) else [go["budget"].max()]
+                keys += [(task, target, int(b), origin, fs) for b in budgets]
     many_tasks = summary["task"].nunique() > 1
-    per_target = pd.Series([(t, g, o) for t, g, _, o in keys]).value_counts() if keys else {}
+    per_target = pd.Series([(t, g, o, f) for t, g, _, o, f in keys]).value_counts() if keys else {}
     out = []
-    for task, target, budget, origin in keys:
+    for task, target, budget, origin, fs in keys:
         label = f"{target} ({task})" if many_tasks else target
-        if per_target[(task, target, origin)] > 1:
+        if per_target[(task, target, origin, fs)] > 1:
             label += f", budget {budget}"
-        out.append((task, target, budget, origin, f"{label} · {origin_label(origin)}"))
+        features = f" · {fs}" if len(sets) > 1 else ""
+        out.append((task, target, budget, origin, fs, f"{label}{features} · {origin_label(origin)}"))
     return out
 
 
@@ -97,10 +105,10 @@ def table2(summary: pd.DataFrame, ctx: Context) -> Table | None:
     columns, texts, counts, hovers, flags = [], *([[] for _ in range(n)] for _ in range(4))
     cells = []
     col_keys = table2_columns(summary)
-    for j, (task, target, budget, origin, label) in enumerate(col_keys):
+    for j, (task, target, budget, origin, fs, label) in enumerate(col_keys):
         columns.append(label)
         for i, (sources, method) in enumerate(row_keys):
-            cell = Cell(task, target, sources, method, budget, origin)
+            cell = Cell(task, target, sources, method, budget, origin, fs)
             cells.append(cell)
             _fill(texts, counts, hovers, flags, i, cell, lookup.get(cell), ctx)
         last_of_target = j + 1 == len(col_keys) or col_keys[j + 1][:2] != (task, target)
@@ -127,19 +135,24 @@ def crosscorpus(summary: pd.DataFrame, ctx: Context) -> Table | None:
     if cc.empty:
         return None
     lookup = summary_lookup(summary)
+    if "feature_set" not in cc.columns:
+        cc = cc.assign(feature_set="")
+    sets = list(dict.fromkeys(cc["feature_set"]))
     directions = sorted({(r["task"], cross_corpus_source(r["sources"], r["target"], r["task"]),
-                          r["target"], r["sources"], r["architecture_origin"]) for _, r in cc.iterrows()},
-                        key=lambda d: (d[2], d[1], d[0], origin_rank(d[4])))
+                          r["target"], r["sources"], r["architecture_origin"], r["feature_set"])
+                         for _, r in cc.iterrows()},
+                        key=lambda d: (d[2], d[1], d[0], origin_rank(d[4]), sets.index(d[5])))
     methods = ["dnn"] + sorted(cc["method"].unique(), key=method_rank)
     columns, groups, col_keys = [], [], []
-    for task, src, target, sources, origin in directions:
+    for task, src, target, sources, origin, fs in directions:
         d = cc[(cc["task"] == task) & (cc["target"] == target) & (cc["sources"] == sources)
-               & (cc["architecture_origin"] == origin)]
+               & (cc["architecture_origin"] == origin) & (cc["feature_set"] == fs)]
         for b in sorted(d["budget"].unique()):
             columns.append(f"budget {b}")
-            groups.append(f"{direction_label(src, target)} · {origin_label(origin)}")
-            col_keys.append((task, src, target, sources, int(b), origin))
-    with_paper = {(s, t) for _, s, t, _, _, _ in col_keys if has_paper_direction(s, t)} \
+            features = f" · {fs}" if len(sets) > 1 else ""
+            groups.append(f"{direction_label(src, target)}{features} · {origin_label(origin)}")
+            col_keys.append((task, src, target, sources, int(b), origin, fs))
+    with_paper = {(s, t) for _, s, t, _, _, _, _ in col_keys if has_paper_direction(s, t)} \
         if ctx.compare_paper else set()
     row_keys: list[tuple[str, bool]] = [(m, False) for m in methods]
     if with_paper:
@@ -148,7 +161,7 @@ def crosscorpus(summary: pd.DataFrame, ctx: Context) -> Table | None:
     texts, counts, hovers, flags = ([[] for _ in range(n)] for _ in range(4))
     cells = []
     for i, (method, is_paper) in enumerate(row_keys):
-        for task, src, target, sources, budget, origin in col_keys:
+        for task, src, target, sources, budget, origin, fs in col_keys:
             if is_paper:
                 texts[i].append(paper_cross(src, target, method, budget)
                                 if (src, target) in with_paper else MISSING)
@@ -156,7 +169,7 @@ def crosscorpus(summary: pd.DataFrame, ctx: Context) -> Table | None:
                 hovers[i].append("the paper's Figure 4 findings (Gideon et al. 2017)")
                 flags[i].append("")
                 continue
-            cell = Cell(task, target, "none" if method == "dnn" else sources, method, budget, origin)
+            cell = Cell(task, target, "none" if method == "dnn" else sources, method, budget, origin, fs)
             cells.append(cell)
             _fill(texts, counts, hovers, flags, i, cell, lookup.get(cell), ctx)
     rows = [(method_label(m) + (" (paper)" if p else ""),) for m, p in row_keys]
@@ -167,7 +180,7 @@ def crosscorpus(summary: pd.DataFrame, ctx: Context) -> Table | None:
         notes.append("Rows '(paper)': the paper's Figure 4 findings, '*' = significantly better "
                      "than the DNN, 'n.s.' = not significant, '—' = no such setting in the paper "
                      "(it reports no numbers for this experiment).")
-    missing = sorted({direction_label(s, t) for _, s, t, _, _, _ in col_keys} -
+    missing = sorted({direction_label(s, t) for _, s, t, _, _, _, _ in col_keys} -
                      {direction_label(s, t) for s, t in with_paper})
     if ctx.compare_paper and missing:
         notes.append("Paper comparison: " + no_paper_note(missing) + ".")

@@ -55,7 +55,8 @@ def overview(off: Analysis, on: Analysis, summary: pd.DataFrame, test: str, alph
 
 def cells_frame_html(summary: pd.DataFrame) -> str:
     cols = {"target": "target", "task": "task", "sources": "sources", "method": "method",
-            "budget": "budget", "architecture_origin": "architecture", "design": "folds",
+            "budget": "budget", "architecture_origin": "architecture", "feature_set": "features",
+            "design": "folds",
             "n_repeats": "repeats", "n_folds": "fold results", "uar_mean": "UAR",
             "uar_std": "within-repeat std", "uar_std_of_repeat_means": "std of repeat means",
             "source_uar_before": "source UAR before", "source_uar_after": "after (source head)",

@@ -28,11 +28,13 @@ def _verdict(r) -> str:
 
 def _frame(sig: pd.DataFrame, compare_paper: bool) -> tuple[pd.DataFrame, list[str]]:
     shown = [t for t in OTHER_TESTS if sig[f"p_{t}"].notna().any()]
+    many_sets = "feature_set_a" in sig and pd.concat([sig["feature_set_a"], sig["feature_set_b"]]).nunique() > 1
     rows, titles = [], []
     for _, r in sig.iterrows():
         row = {"target": r["target"], "budget": r["budget"], "sources": r["sources"],
                "architecture": origin_label(r["architecture_origin"]), "folds": r["design"],
-               "A − B": f"{method_label(r['method_a'])} − {method_label(r['method_b'])}",
+               "A − B": f"{method_label(r['method_a'])} − {method_label(r['method_b'])}"
+               + (f" ({r['feature_set_a']} − {r['feature_set_b']})" if many_sets else ""),
                "pairs": f"{r['n_pairs']} ({r['n_repeats']} rep)", "Δ UAR": r["mean_diff"],
                "marker test": TEST_SHORT[r["test"]]}  # its p is in that test's own column
         if r["holm"]:

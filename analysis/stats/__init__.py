@@ -4,7 +4,8 @@ their markers, protocol flags, and the words that explain them.
 Everything here works on pandas tables and plain values (no Plotly, no HTML);
 `paragrid.analysis.plots` draws it and `paragrid.analysis.report` writes it. Exports:
 
-* reading results: `load_results`, `load_curves`, `complete_curves`, `with_origin`
+* reading results: `load_results`, `load_curves`, `complete_curves`, `with_origin`,
+  `with_feature_set`
 * cells (one task, target, sources, method, budget, architecture origin): `CELL`, `Cell`,
   `cell_of`, `ORIGIN_UNKNOWN` and the labels and sort keys every table and figure shares
   (`method_label`, `origin_label`, `direction_label`, `cross_corpus_source`, `method_rank`,
@@ -33,7 +34,8 @@ from paragrid.analysis.stats._flags import (CAP_FRACTION, CAP_WHY, CHANCE_WHY, D
                                             CellFlags, FoldCounts, cap_bound, cell_flags,
                                             epoch_caps, fold_counts, one_class)
 from paragrid.analysis.stats._fmt import fmt_measured, fmt_num, fmt_p
-from paragrid.analysis.stats._load import complete_curves, load_curves, load_results, with_origin
+from paragrid.analysis.stats._load import (complete_curves, load_curves, load_results, with_feature_set,
+                                           with_origin)
 from paragrid.analysis.stats._schemes import Design, design_note, design_of, marker_test, table_test
 from paragrid.analysis.stats._significance import (check_test, comparison_tests, decide, markers,
                                                    pair_folds, significance_table)
@@ -45,7 +47,7 @@ from paragrid.analysis.stats._tests import (CALIBRATED_DF, DESIGN_TEST, MARKER_T
 
 __all__ = [
     # reading results
-    "load_results", "load_curves", "complete_curves", "with_origin",
+    "load_results", "load_curves", "complete_curves", "with_origin", "with_feature_set",
     # cells
     "CELL", "ORIGIN_UNKNOWN", "Cell", "cell_of", "cross_corpus_source", "direction_label",
     "method_label", "method_rank", "origin_label", "origin_rank", "source_rank", "sources_key",

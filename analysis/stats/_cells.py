@@ -1,7 +1,9 @@
 """Names and order of the cells every table and plot shares.
 
-A *cell* is one (task, target, sources, method, budget, architecture origin): all folds of all
-repeats of one trial configuration. The architecture's origin is part of the cell because a
+A *cell* is one (task, target, sources, method, budget, architecture origin, feature set): all
+folds of all repeats of one trial configuration. The feature set (`feature_set`, the spec's
+feature-set axis, e.g. egemaps vs wavlm@L6) is a coordinate like the method: feature sets are
+compared on the same folds, never pooled. The architecture's origin is part of the cell because a
 spec architecture, one tuned on the test corpus itself (optimistic: it has seen the test folds)
 and one tuned leakage-free are different experiments: pooling their folds would average an
 optimistic number into an honest one. Keeping the labels and the row order here means Table 2,
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CELL = ["task", "target", "sources", "method", "budget", "architecture_origin"]
+CELL = ["task", "target", "sources", "method", "budget", "architecture_origin", "feature_set"]
 METHOD_ORDER = ["dnn", "ptft", "prognet"]
 METHOD_LABEL = {"dnn": "DNN", "ptft": "PT/FT", "prognet": "ProgNet"}
 # The paper's source sets first, in the paper's order; anything else follows alphabetically.
@@ -48,23 +50,25 @@ class Cell:
     method: str
     budget: int
     origin: str
+    feature_set: str = ""  # '' for results written before the column existed
 
     def label(self) -> str:
-        return f"{self.method}/{self.sources}"
+        return f"{self.method}/{self.sources}" + (f" [{self.feature_set}]" if self.feature_set else "")
 
 
 def cell_of(row) -> Cell:
     """The Cell of a summary / results row (a pandas row or a dict with the CELL columns)."""
     return Cell(str(row["task"]), str(row["target"]), str(row["sources"]), str(row["method"]),
-                int(row["budget"]), str(row["architecture_origin"]))
+                int(row["budget"]), str(row["architecture_origin"]), str(row.get("feature_set", "") or ""))
 
 
 def comparison_cells(r) -> tuple[Cell, Cell]:
     """(A, B) cells of one row of the significance table."""
+    fs = str(r.get("feature_set", "") or "")
     a = Cell(r["task"], r["target"], r["sources_a"], r["method_a"], int(r["budget"]),
-             r["architecture_origin"])
+             r["architecture_origin"], str(r.get("feature_set_a", fs) or ""))
     b = Cell(r["task"], r["target"], r["sources_b"], r["method_b"], int(r["budget"]),
-             r["architecture_origin"])
+             r["architecture_origin"], str(r.get("feature_set_b", fs) or ""))
     return a, b
 
 

@@ -50,7 +50,8 @@ class Context:
 def cell_title(cell: Cell) -> str:
     what = "DNN (no source)" if cell.sources == "none" else \
         f"{method_label(cell.method)} · {cell.sources}"
-    return (f"{what} → {cell.target} ({cell.task}), budget {cell.budget} · "
+    features = f" · features: {cell.feature_set}" if cell.feature_set else ""
+    return (f"{what} → {cell.target} ({cell.task}), budget {cell.budget}{features} · "
             f"architecture: {origin_label(cell.origin)}")
 
 

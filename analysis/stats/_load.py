@@ -52,6 +52,7 @@ def load_results(path: Path) -> pd.DataFrame:
     if "task" not in df.columns:
         df = df.assign(task="emotion")
     df = with_origin(df)
+    df = with_feature_set(df)
     for col in ["method", "sources", "target", "task"]:
         df[col] = df[col].astype(str)
     for col in INT_COLUMNS:
@@ -74,6 +75,14 @@ def with_origin(df: pd.DataFrame) -> pd.DataFrame:
         return df
     origin = df["architecture_origin"].astype("object")
     return df.assign(architecture_origin=origin.where(origin.notna(), ORIGIN_UNKNOWN).astype(str))
+
+
+def with_feature_set(df: pd.DataFrame) -> pd.DataFrame:
+    """`feature_set` as a string on every row; results written before the column existed say ''."""
+    if "feature_set" not in df.columns:
+        return df.assign(feature_set="")
+    return df.assign(feature_set=df["feature_set"].astype("object").where(df["feature_set"].notna(), "")
+                     .astype(str))
 
 
 def _deduplicate(df: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -116,12 +125,12 @@ def load_curves(path: Path, results: pd.DataFrame) -> pd.DataFrame | None:
 def complete_curves(df: pd.DataFrame, results: pd.DataFrame, path: Path = Path("curves")) -> pd.DataFrame:
     """Curves with the cell columns they do not carry (`task`, `architecture_origin`), taken
     from the results rows of the same trials."""
-    results = with_origin(results)
-    for col in ("task", "architecture_origin"):
+    results = with_feature_set(with_origin(results))
+    for col in ("task", "architecture_origin", "feature_set"):
         if col not in df.columns:
             df = _from_results(df, results, col, Path(path))
     df = df.copy()
-    for col in ["method", "sources", "target", "task", "architecture_origin"]:
+    for col in ["method", "sources", "target", "task", "architecture_origin", "feature_set"]:
         df[col] = df[col].astype(str)
     return df
 

@@ -30,7 +30,7 @@ import pandas as pd
 from paragrid.analysis.stats._cells import CELL as CELL_COLUMNS
 from paragrid.analysis.stats._cells import (Cell, cell_kind, cell_of, comparison_cells,
                                             method_rank, sources_key)
-from paragrid.analysis.stats._load import with_origin
+from paragrid.analysis.stats._load import with_feature_set, with_origin
 from paragrid.analysis.stats._schemes import design_of, marker_test
 from paragrid.analysis.stats._tests import DESIGN_TEST, MARKER_TESTS, TESTS, UNIT_TESTS, holm, run_test
 from paragrid.errors import UserError
@@ -56,7 +56,8 @@ def cell_rows(results: pd.DataFrame, cell: Cell) -> pd.DataFrame:
     r = results
     return r[(r["task"] == cell.task) & (r["target"] == cell.target) & (r["sources"] == cell.sources)
              & (r["method"] == cell.method) & (r["budget"] == cell.budget)
-             & (r["architecture_origin"] == cell.origin)]
+             & (r["architecture_origin"] == cell.origin)
+             & (r["feature_set"] == cell.feature_set if "feature_set" in r.columns else cell.feature_set == "")]
 
 
 def pair_folds(results: pd.DataFrame, a: Cell, b: Cell, source_name: str = "results.parquet") -> Paired:
@@ -90,22 +91,31 @@ def _pair(ra: pd.DataFrame, rb: pd.DataFrame, a: Cell, b: Cell, source_name: str
 
 
 def comparisons(results: pd.DataFrame) -> list[tuple[Cell, Cell]]:
-    """(A, B) pairs to test: A is the later method in table order (ProgNet before PT/FT)."""
+    """(A, B) pairs to test: A is the later method in table order (ProgNet before PT/FT), within
+    one feature set; then, per (method, sources), each feature set against each earlier one of
+    the spec's axis (A the later), on the same folds like methods."""
     pairs = []
-    cells = results[CELL_COLUMNS].drop_duplicates()
-    for (task, target, budget, origin), group in cells.groupby(
-            ["task", "target", "budget", "architecture_origin"], sort=True):
+    cells = with_feature_set(results)[CELL_COLUMNS].drop_duplicates()
+    for (task, target, budget, origin, fs), group in cells.groupby(
+            ["task", "target", "budget", "architecture_origin", "feature_set"], sort=True):
         # The baseline may be missing from partial results; its tests then report n/a.
-        baseline = Cell(task, target, "none", "dnn", int(budget), origin)
+        baseline = Cell(task, target, "none", "dnn", int(budget), origin, fs)
         transfer = group[group["method"] != "dnn"]
         for sources in sorted(transfer["sources"].unique(), key=lambda s: sources_key(s, target, task)):
             sg = transfer[transfer["sources"] == sources]
             methods = sorted(sg["method"].unique(), key=method_rank)
             for m in methods:
-                pairs.append((Cell(task, target, sources, m, int(budget), origin), baseline))
+                pairs.append((Cell(task, target, sources, m, int(budget), origin, fs), baseline))
             for lo, hi in combinations(methods, 2):
-                pairs.append((Cell(task, target, sources, hi, int(budget), origin),
-                              Cell(task, target, sources, lo, int(budget), origin)))
+                pairs.append((Cell(task, target, sources, hi, int(budget), origin, fs),
+                              Cell(task, target, sources, lo, int(budget), origin, fs)))
+    order = list(dict.fromkeys(cells["feature_set"]))  # the spec's axis order (first seen)
+    for (task, target, budget, origin, sources, method), group in cells.groupby(
+            ["task", "target", "budget", "architecture_origin", "sources", "method"], sort=True):
+        sets = sorted(group["feature_set"].unique(), key=order.index)
+        for lo, hi in combinations(sets, 2):
+            pairs.append((Cell(task, target, sources, method, int(budget), origin, hi),
+                          Cell(task, target, sources, method, int(budget), origin, lo)))
     return pairs
 
 
@@ -126,7 +136,8 @@ def _record(a: Cell, b: Cell, paired: Paired, rows: pd.DataFrame, test: str, uni
     design = design_of(rows) if len(rows) else None
     unit = design.unit if design else None
     rec = {"task": a.task, "target": a.target, "budget": a.budget, "sources": a.sources,
-           "architecture_origin": a.origin,
+           "architecture_origin": a.origin, "feature_set": a.feature_set,
+           "feature_set_a": a.feature_set, "feature_set_b": b.feature_set,
            "method_a": a.method, "sources_a": a.sources, "method_b": b.method,
            "sources_b": b.sources, "n_pairs": len(paired.diffs), "n_repeats": paired.n_repeats,
            "unmatched_folds": paired.unmatched, "test_train_ratio": paired.ratio,
@@ -168,7 +179,7 @@ def comparison_tests(results: pd.DataFrame, test: str = DESIGN_TEST, unit_test: 
     """The pairing and the tests of every comparison, before any correction or verdict (the
     part the dashboard's two Holm variants share)."""
     check_test(test, unit_test)
-    results = with_origin(results)
+    results = with_feature_set(with_origin(results))
     records = []
     by_cell = {cell_of(dict(zip(CELL_COLUMNS, key))): rows
                for key, rows in results.groupby(CELL_COLUMNS, sort=False)}
@@ -218,6 +229,8 @@ def markers(sig: pd.DataFrame) -> dict[Cell, str]:
     beats_dnn: dict[Cell, bool] = {}
     for _, r in sig.iterrows():
         a, b = comparison_cells(r)
+        if a.feature_set != b.feature_set:  # a feature-set comparison: not a marker's question
+            continue
         defined = not np.isnan(r["p_adj"])
         a_wins = bool(defined and r["significant"] and r["mean_diff"] > 0)
         b_wins = bool(defined and r["significant"] and r["mean_diff"] < 0)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from paragrid.analysis.stats._cells import CELL, cell_kind, method_rank, origin_rank, sources_key
 from paragrid.analysis.stats._flags import fold_counts as flag_counts
-from paragrid.analysis.stats._load import with_origin
+from paragrid.analysis.stats._load import with_feature_set, with_origin
 from paragrid.analysis.stats._schemes import design_of
 from paragrid.analysis.stats._tests import repeat_mean_std
 
@@ -101,8 +101,8 @@ def _n_classes(rows: pd.DataFrame) -> int:
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell (task, target, sources, method, budget, origin), in table order."""
-    results = with_origin(results)
+    """One row per cell (task, target, sources, method, budget, origin, feature set), in table order."""
+    results = with_feature_set(with_origin(results))
     records = []
     for key, rows in results.groupby(CELL, sort=False):
         rec = dict(zip(CELL, key))

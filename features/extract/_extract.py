@@ -1,10 +1,11 @@
 """Extracting a corpus: a manifest in, one features parquet (docs/FORMATS.md section 2) out.
 
-`extract_features` checks the manifest, fails in a second on missing or empty files (unless
-`skip_bad`), takes what the cache (`_cache`) already holds, extracts the rest in-process or in
-a worker pool (`_pool`), and writes the parquet atomically (`_store`). Every bad file becomes a
-one-line UserError naming the file and the fix, or, with `skip_bad`, a row of
-`<out stem>.skipped.csv` (together with the loader's own skips).
+`extract_features` checks the manifest, resolves `--feature-set` into an extractor (`_sets`:
+openSMILE in-process or in a worker pool, `_pool`; or a self-supervised model, `_hf`), fails in a
+second on missing or empty files (unless `skip_bad`), takes what the cache (`_cache`, keyed by
+each file's content) already holds, extracts the rest, and writes the parquet atomically
+(`_store`). Every bad file becomes a one-line UserError naming the file and the fix, or, with
+`skip_bad`, a row of `<out stem>.skipped.csv` (together with the loader's own skips).
 """
 
 from __future__ import annotations
@@ -20,11 +21,9 @@ from tqdm import tqdm
 
 from paragrid.errors import UserError
 from paragrid.features.corpora import MANIFEST_COLUMNS
-from paragrid.features.extract._cache import cache_path, load_cache, save_cache
-from paragrid.features.extract._opensmile import (
-    FEATURE_LEVEL, FEATURE_SET, egemaps_names, opensmile_version,
-)
-from paragrid.features.extract._pool import extract_many
+from paragrid.features.extract._cache import FeatureCache, content_hashes, default_cache_dir
+from paragrid.features.extract._opensmile import FEATURE_LEVEL, FEATURE_SET, opensmile_version
+from paragrid.features.extract._sets import make_extractor
 from paragrid.features.extract._store import FORMAT_VERSION, atomic_write, write_parquet_atomic
 
 # What the user can do about each kind of bad file; the message always ends "or pass --skip-bad".
@@ -62,9 +61,6 @@ def _check_manifest(manifest: pd.DataFrame) -> str:
                 if not isinstance(p, (str, os.PathLike)) or not str(p)]
     if bad_path:
         raise UserError(f"manifest row {bad_path[0]!r} has no audio path; fill in its path column")
-    clash = [c for c in manifest.columns if c in set(egemaps_names())]
-    if clash:
-        raise UserError(f"manifest column {clash[0]!r} has an eGeMAPS feature name; rename it")
     corpora = sorted({str(c) for c in manifest["corpus"]})
     if len(corpora) != 1:
         raise UserError(f"manifest mixes corpora ({', '.join(corpora[:5])}); "
@@ -124,15 +120,25 @@ def _bad_message(path: str, kind: str, detail: str, n_more: int) -> str:
 
 
 def extract_features(manifest: pd.DataFrame, out: Path, skip_bad: bool = False, jobs: int | None = None,
-                     sample_rate: int = 16000, progress: bool = True) -> Path:
-    """Write the features parquet of one corpus (docs/FORMATS.md section 2) and return its path."""
+                     sample_rate: int | None = None, progress: bool = True, feature_set: str = FEATURE_SET,
+                     layer: str | int | None = None, pooling: str = "mean", cache_dir: Path | None = None,
+                     **hf_options) -> Path:
+    """Write the features parquet of one corpus (docs/FORMATS.md section 2) and return its path.
+
+    `feature_set` is an openSMILE set by name (default eGeMAPSv02, at `sample_rate`, default
+    16000 Hz) or `hf:<model folder or hub id>` with `layer` and `pooling` (`_hf`); `cache_dir`
+    (default `paragrid-cache/` next to `out`) holds what was extracted, keyed by file content.
+    """
     corpus = _check_manifest(manifest)
     jobs = _resolve_jobs(jobs)
-    if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-        raise UserError(f"--sample-rate {sample_rate} must be a positive whole number of Hz")
     out = Path(out).expanduser().absolute()
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name such as {out / (corpus + '.parquet')}")
+    extractor = make_extractor(feature_set, sample_rate, layer, pooling, **hf_options)
+    names = list(extractor.columns)
+    clash = [c for c in manifest.columns if c in set(names)]
+    if clash:
+        raise UserError(f"manifest column {clash[0]!r} has a feature name of {feature_set}; rename it")
 
     paths = [os.path.abspath(os.fspath(p)) for p in manifest["path"]]
     unique = list(dict.fromkeys(paths))
@@ -141,17 +147,20 @@ def extract_features(manifest: pd.DataFrame, out: Path, skip_bad: bool = False, 
         first = next(iter(bad))
         raise UserError(_bad_message(first, *bad[first], len(bad) - 1))
 
-    cache_file = cache_path(out)
-    cached = load_cache(cache_file, sample_rate)
-    done: dict[str, tuple[np.ndarray, int]] = {p: cached[k] for p, k in keys.items() if k in cached}
+    folder = Path(cache_dir).expanduser().absolute() if cache_dir else default_cache_dir(out)
+    hashes = content_hashes(keys, folder)
+    cache = FeatureCache(folder, extractor.setting(), tuple(names))
+    cached = cache.load()
+    done: dict[str, tuple[np.ndarray, int]] = {p: cached[h] for p, h in hashes.items() if h in cached}
     todo = [p for p in keys if p not in done]
     n_cached = len(done)
 
     outcomes: dict[str, tuple] = {}
-    bar = tqdm(total=len(todo), desc=f"eGeMAPS {corpus}", unit="utt", file=sys.stderr,
+    label = feature_set if len(feature_set) <= 24 else "…" + feature_set[-23:]
+    bar = tqdm(total=len(todo), desc=f"{label} {corpus}", unit="utt", file=sys.stderr,
                disable=not progress or not todo)
     try:
-        extract_many(todo, sample_rate, jobs, bar, outcomes)
+        extractor.run(todo, jobs, bar, outcomes)
     finally:
         bar.close()
         for path, outcome in outcomes.items():
@@ -160,8 +169,9 @@ def extract_features(manifest: pd.DataFrame, out: Path, skip_bad: bool = False, 
             else:
                 bad[path] = (outcome[1], outcome[2])
         # Saved even when interrupted, so that re-running the same command resumes.
-        if outcomes or set(cached) != {keys[p] for p in done}:
-            save_cache(cache_file, {keys[p]: v for p, v in done.items()}, sample_rate)
+        fresh = {hashes[p]: done[p] for p in outcomes if p in done and p in hashes}
+        if fresh:
+            cache.save({**cached, **fresh})
     n_extracted = len(done) - n_cached
 
     if bad and not skip_bad:
@@ -176,14 +186,13 @@ def extract_features(manifest: pd.DataFrame, out: Path, skip_bad: bool = False, 
         raise UserError(f"no usable audio in {corpus}: every file was bad (see {skip_file}); "
                         "check the corpus copy")
 
-    names = egemaps_names()
+    rate = extractor.sample_rate
     kept = [p for p in paths if p not in bad]
     rates = np.array([done[p][1] for p in kept])
-    n_resampled = int((rates != sample_rate).sum())
+    n_resampled = int((rates != rate).sum())
     if n_resampled:
-        others = ", ".join(f"{r} Hz" for r in sorted(set(rates[rates != sample_rate].tolist())))
-        print(f"note: resampled {n_resampled} of {len(kept)} file(s) of {corpus} from {others} "
-              f"to {sample_rate} Hz")
+        others = ", ".join(f"{r} Hz" for r in sorted(set(rates[rates != rate].tolist())))
+        print(f"note: resampled {n_resampled} of {len(kept)} file(s) of {corpus} from {others} to {rate} Hz")
 
     table = manifest.loc[keep].reset_index(drop=True)
     table.attrs = {}
@@ -192,10 +201,10 @@ def extract_features(manifest: pd.DataFrame, out: Path, skip_bad: bool = False, 
     source = manifest.attrs.get("source") or os.path.commonpath([os.path.dirname(p) for p in unique])
     meta = {
         "format_version": FORMAT_VERSION,
-        "feature_set": FEATURE_SET,
         "feature_level": FEATURE_LEVEL,
         "opensmile_version": opensmile_version(),
-        "sample_rate": int(sample_rate),
+        **extractor.meta(),
+        "sample_rate": int(rate),
         "n_resampled": n_resampled,
         "corpus": corpus,
         "source": str(source),

@@ -1,4 +1,5 @@
-"""Extracting many files: in this process for a few, in a pool of worker processes for many.
+"""Extracting many files with openSMILE: in this process for a few, in a pool of worker
+processes for many.
 
 openSMILE is single-threaded C, so a corpus is spread over processes. Every per-file problem
 comes back from a worker as data (never as a dead worker), and results are handed to the
@@ -14,7 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from paragrid.errors import UserError
 from paragrid.features.extract._audio import BadAudio, one_line
-from paragrid.features.extract._opensmile import extract_one, smile
+from paragrid.features.extract._opensmile import FEATURE_SET, extract_one, smile
 
 MAX_CHUNK = 16  # utterances per pool task: amortises IPC, keeps the progress bar moving
 # A spawned worker costs ~2 s of imports before its first utterance (~0.07 s each for 2 s of
@@ -22,12 +23,12 @@ MAX_CHUNK = 16  # utterances per pool task: amortises IPC, keeps the progress ba
 MIN_PER_WORKER = 16
 
 
-def _extract_chunk(paths: list[str], sample_rate: int) -> list[tuple]:
+def _extract_chunk(paths: list[str], sample_rate: int, feature_set: str = FEATURE_SET) -> list[tuple]:
     """Runs in a worker: every per-file problem comes back as data, never as a dead worker."""
     out = []
     for path in paths:
         try:
-            values, rate = extract_one(path, sample_rate)
+            values, rate = extract_one(path, sample_rate, feature_set)
             out.append(("ok", values, rate))
         except BadAudio as bad:
             out.append(("bad", bad.kind, bad.detail))
@@ -36,7 +37,8 @@ def _extract_chunk(paths: list[str], sample_rate: int) -> list[tuple]:
     return out
 
 
-def extract_many(paths: list[str], sample_rate: int, jobs: int, bar, into: dict[str, tuple]) -> None:
+def extract_many(paths: list[str], sample_rate: int, jobs: int, bar, into: dict[str, tuple],
+                 feature_set: str = FEATURE_SET) -> None:
     """Extract `paths` into `into` (path -> outcome tuple) as results arrive.
 
     Filling a dict the caller owns means that whatever finished before a crash or Ctrl-C is
@@ -47,7 +49,7 @@ def extract_many(paths: list[str], sample_rate: int, jobs: int, bar, into: dict[
     workers = min(jobs, math.ceil(len(paths) / MIN_PER_WORKER))
     if workers <= 1:
         for path in paths:
-            into[path] = _extract_chunk([path], sample_rate)[0]
+            into[path] = _extract_chunk([path], sample_rate, feature_set)[0]
             bar.update(1)
         return
     size = max(1, min(MAX_CHUNK, math.ceil(len(paths) / (workers * 4))))
@@ -55,9 +57,9 @@ def extract_many(paths: list[str], sample_rate: int, jobs: int, bar, into: dict[
     # spawn, not fork: the caller may hold threads (tqdm's monitor, torch, Ray) that a fork
     # would copy mid-lock; the price is about a second of imports per worker.
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=smile)
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=smile, initargs=(feature_set,))
     try:
-        futures = {pool.submit(_extract_chunk, chunk, sample_rate): chunk for chunk in chunks}
+        futures = {pool.submit(_extract_chunk, chunk, sample_rate, feature_set): chunk for chunk in chunks}
         for future in as_completed(futures):
             chunk = futures[future]
             try:

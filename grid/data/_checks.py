@@ -5,6 +5,7 @@ after the source models have trained; and a fold that lacks a class gives number
 fine and mean something else. `validate_corpora` finds both on the driver, from the labels
 and the fold masks alone (no training, no features), and stops with one line naming the corpus
 file and the fix:
+  * the corpora of a trial share a feature set (the same feature columns in the same order);
   * every corpus a trial uses holds >= 2 classes of each task it is used for (the target task
     on every target, each source task on the corpus it is trained on);
   * speaker-stratified folds: every speaker has >= k utterances (else it cannot be in every
@@ -33,7 +34,7 @@ import numpy as np
 from paragrid.errors import UserError
 from paragrid.grid.data._corpus import steps_for
 from paragrid.grid.data._folds import FoldSteps
-from paragrid.grid.spec import LEAVE_ONE_OUT, Spec, expand_trials, parse_source
+from paragrid.grid.spec import LEAVE_ONE_OUT, Spec, corpus_key, expand_trials, parse_source
 
 
 class FoldWarning(UserWarning):
@@ -64,6 +65,10 @@ def validate_corpora(spec: Spec, corpora: dict) -> None:
     Warns (`FoldWarning`) for leave-one-out test units without some class.
     """
 
+    _check_shared_features(spec, corpora)
+    # Labels and folds are the same under every feature set (load_corpora checked that each
+    # corpus's parquets hold the same utterances): check each corpus once, by name.
+    corpora = {c.name: c for c in reversed(list(corpora.values()))}
     needs = _needs(spec)
     for need in needs:
         _check_classes(spec, corpora[need.corpus], need)
@@ -94,6 +99,25 @@ def validate_corpora(spec: Spec, corpora: dict) -> None:
             f"corpus '{name}' ({corpora[name].path}): {len(units)} of {spec.k} test {unit}s hold no "
             f"utterance of some '{spec.task}' class: {listed}; their step's UAR is the mean recall "
             f"over the classes they hold", FoldWarning, stacklevel=2)
+
+
+def _check_shared_features(spec: Spec, corpora: dict) -> None:
+    """A trial's corpora must share a feature set: a cross-corpus source's network columns read
+    the target's features, so their columns (names and order) must be the same."""
+    seen: set[tuple[str, str, str]] = set()
+    for t in expand_trials(spec).trials:
+        target = corpora[corpus_key(t.target, t.features)]
+        for s in t.sources:
+            other = parse_source(s)[1]
+            if other is None or other == t.target or (t.target, other, t.features) in seen:
+                continue
+            seen.add((t.target, other, t.features))
+            source = corpora[corpus_key(other, t.features)]
+            if source.columns != target.columns:
+                what = lambda c: f"{len(c.columns)} {c.feature_set or 'feature'} columns ({c.path})"  # noqa: E731
+                raise UserError(f"trial {t.trial_id} mixes feature sets: target '{t.target}' has "
+                                f"{what(target)}, source '{s}' has {what(source)}; the corpora of a "
+                                "trial must share a feature set: extract both with the same --feature-set")
 
 
 def _needs(spec: Spec) -> list[_Need]:

@@ -29,7 +29,7 @@ from paragrid.errors import UserError
 from paragrid.features.extract import read_features
 from paragrid.grid.data._folds import (FoldSteps, fold_steps, leave_one_out_steps, repeat_seed,
                                        speaker_independent_folds, speaker_stratified_folds, unit_folds)
-from paragrid.grid.spec import LEAVE_ONE_OUT, Spec
+from paragrid.grid.spec import LEAVE_ONE_OUT, Spec, parse_features
 
 # ----------------------------------------------------------------------------- corpora
 
@@ -43,6 +43,9 @@ class Corpus:
     labels: dict[str, np.ndarray]   # label column -> (N,) str
     fingerprint: str
     left_out: str = ""              # speakers the spec left out (exclude_speakers, min_utterances)
+    features: str = ""              # the spec's feature-set label ('' when it has no axis)
+    feature_set: str = ""           # what the parquet says it holds (its metadata), e.g. eGeMAPSv02
+    columns: tuple[str, ...] = ()   # the feature columns, in order
 
     @property
     def n(self) -> int:
@@ -56,14 +59,34 @@ def fingerprint(df: pd.DataFrame, columns: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
+def _layer_columns(path: str, meta: dict, layer: str | None, label: str) -> list[str]:
+    """The feature columns of one label: all of them, or one layer's ('wavlm@L6' -> 'L6_...')."""
+    feats = list(meta["feature_columns"])
+    if layer is None:
+        return feats
+    chosen = [c for c in feats if c.startswith(layer + "_")]
+    if not chosen:
+        held = sorted({c.split("_", 1)[0] for c in feats if c.startswith("L") and "_" in c})
+        holds = "layers " + ", ".join(held) if held else "it is not a per-layer parquet"
+        raise UserError(f"features '{label}': {path} holds no layer {layer} ({holds}); "
+                        "extract it with `paragrid features ... --feature-set hf:MODEL --layer all` or "
+                        "name a layer it holds")
+    return chosen
+
+
 def load_corpora(spec: Spec, label_columns: set[str]) -> dict[str, Corpus]:
-    """Read every corpus of the spec (driver side); any problem is a UserError naming it."""
-    corpora = {}
+    """Read every corpus of the spec (driver side), one per (corpus, feature-set label) when the
+    spec has a feature-set axis, keyed by `corpus_key`; any problem is a UserError naming it."""
+    corpora: dict[str, Corpus] = {}
+    tables: dict[str, tuple[pd.DataFrame, dict]] = {}
     found: set[str] = set()
-    for name, path in spec.corpora.items():
-        df, meta = read_features(path)
+    for key, name, label in spec.corpus_keys():
+        path = spec.feature_path(name, label)
+        if path not in tables:
+            tables[path] = read_features(path)
+        df, meta = tables[path]
         df, left_out = _select_speakers(spec, name, df, found)
-        feats = list(meta["feature_columns"])
+        feats = _layer_columns(path, meta, parse_features(label)[1] if label else None, label)
         # leave-one-session-out also needs the session column (its units), docs/FORMATS.md
         units = {LEAVE_ONE_OUT[spec.fold_scheme]} if spec.fold_scheme in LEAVE_ONE_OUT else set()
         wanted = sorted(label_columns | {"speaker", spec.task} | units)
@@ -81,13 +104,33 @@ def load_corpora(spec: Spec, label_columns: set[str]) -> dict[str, Corpus]:
             labels[c] = col.astype(str).to_numpy()
         if len(df) < spec.k:
             raise UserError(f"corpus '{name}' ({path}) has {len(df)} utterances, fewer than k={spec.k} folds")
-        corpora[name] = Corpus(name=name, path=path, x=df[feats].to_numpy(np.float64),
-                               labels=labels, fingerprint=fingerprint(df, feats + wanted), left_out=left_out)
+        corpora[key] = Corpus(name=name, path=path, x=df[feats].to_numpy(np.float64), labels=labels,
+                              fingerprint=fingerprint(df, feats + wanted), features=label,
+                              feature_set=str(meta.get("feature_set", "")), columns=tuple(feats),
+                              left_out=left_out)
+        _same_utterances(corpora, tables, spec, name, label, path)
     unknown = [s for s in spec.exclude_speakers if s not in found]
     if unknown:
         raise UserError(f"spec {spec.origin}: exclude_speakers names {', '.join(map(repr, unknown))}, a speaker of "
                         f"no corpus: check the ids against the corpora's speaker column")
     return corpora
+
+
+def _same_utterances(corpora: dict[str, Corpus], tables: dict, spec: Spec, name: str, label: str,
+                     path: str) -> None:
+    """Feature sets are compared on the same folds: every parquet of a corpus must hold the same
+    utterances in the same order (a --skip-bad run of one set may have dropped a file)."""
+    first = spec.corpus_keys()[[c for _, c, _ in spec.corpus_keys()].index(name)]
+    if first[2] == label:
+        return
+    ref_path = corpora[first[0]].path
+    ref, mine = tables[ref_path][0]["utterance_id"], tables[path][0]["utterance_id"]
+    if len(ref) != len(mine) or (ref.to_numpy() != mine.to_numpy()).any():
+        extra = sorted(set(ref) ^ set(mine))
+        example = f", e.g. {extra[0]}" if extra else ", in another order"
+        raise UserError(f"corpus '{name}': {path} ({label}) and {ref_path} ({first[2]}) hold different "
+                        f"utterances ({len(mine)} vs {len(ref)}{example}); "
+                        "feature sets are compared on the same folds: re-extract both from one manifest")
 
 
 def _select_speakers(spec: Spec, name: str, df: pd.DataFrame, found: set[str]) -> tuple[pd.DataFrame, str]:

@@ -16,7 +16,7 @@ import numpy as np
 from paragrid.grid.data import Corpus, classes_of, encode
 from paragrid.grid.plan._calibration import calibrate
 from paragrid.grid.plan._sources import SourceJob
-from paragrid.grid.spec import Spec, Trial
+from paragrid.grid.spec import Spec, Trial, corpus_key
 
 
 @contextmanager
@@ -55,7 +55,8 @@ class CalibrationThread(threading.Thread):
         try:
             s = self.s
             targets = {t for e in s.experiments for t in e.targets}
-            c = max((self.corpora[t] for t in targets), key=lambda c: c.n)
+            # the largest target, at its widest feature set (the calibration is per input width)
+            c = max((c for c in self.corpora.values() if c.name in targets), key=lambda c: (c.n, c.x.shape[1]))
             rows = np.random.default_rng(0).permutation(c.n)[:2000]
             x = c.x[rows]
             x = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)
@@ -97,12 +98,13 @@ class CostModel:
         (`jobs`: the trial's source models, plan.per_trial), fitted on that model's own corpus
         and split, as grid/work/_train.py fits it."""
         columns = 1 + len(t.sources) if t.method == "prognet" else 1
-        train = self._seconds(self.corpora[t.target], self.s.task, t.budget, columns, t.target)
+        train = self._seconds(self.corpora[corpus_key(t.target, t.features)], self.s.task, t.budget, columns,
+                              t.target)
         if train is None or t.method == "dnn":
             return train
         s, probes = self.s, 0.0
         for j in jobs:
-            c = self.corpora[j.corpus]
+            c = self.corpora[j.corpus_key]
             probes += self.cal.probe_seconds(k=s.k, n_train=c.n * j.budget / s.k, width=s.arch_for(t.target).width,
                                              n_classes=len(set(c.labels[j.task].tolist())))
         return train + probes
@@ -112,7 +114,7 @@ class CostModel:
         return 0.0 if self.cal is None else self.cal.unit_overhead_s
 
     def source(self, j: SourceJob) -> float | None:
-        return self._seconds(self.corpora[j.corpus], j.task, j.budget, 1, j.for_target)
+        return self._seconds(self.corpora[j.corpus_key], j.task, j.budget, 1, j.for_target)
 
     def relative_trial(self, t: Trial) -> float:
         """A stand-in order when there is no calibration: columns x budget."""

@@ -8,7 +8,9 @@ device idle. A pack trains several trials as one stacked model, so both costs ar
 `auto` decides from the estimated cost of each trial:
   * on the CPU, where packing trials that already fill a core was measured not to speed up
     training (bench/RESULTS.md, train_throughput), only trials shorter than MIN_UNIT_S are
-    packed, as many as make one unit of at least MIN_UNIT_S (never above MAX_CPU_PACK);
+    packed, as many as make one unit of at least MIN_UNIT_S (never above MAX_CPU_PACK), and
+    never more than fit HOST_MEMORY_SHARE of the machine's memory split over its slots (wide
+    feature sets: a ComParE trial with per-step normalisation holds k copies of N x 6,373);
   * on a GPU, as many fold-models as fit GPU_MEMORY_SHARE of the trial's share of the device,
     from bytes_per_fold_model (an analytic count of weights, optimiser state, best-weight copy,
     features and activations), corrected by a measurement where one exists: bench/gpu.py
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from paragrid.errors import UserError
@@ -36,6 +38,15 @@ MAX_CPU_PACK = 256        # trials per pack on the CPU, at most
 GPU_MEMORY_SHARE = 0.5    # of the device memory a trial's GPU share grants
 DEFAULT_GPU_BYTES = 16 << 30  # assumed device memory when the driver cannot see the GPU
 GPU_CALIBRATION_ENV = "PARAGRID_GPU_CALIBRATION"  # path of bench/gpu.py's calibration JSON
+HOST_MEMORY_SHARE = 0.5   # of this machine's memory that the units running at once may fill
+
+
+def host_memory_bytes() -> int:
+    """This machine's physical memory (the driver's view; 16 GiB when the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 16 << 30
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ class PackPolicy:
     slots: int              # units that run at once
     device_bytes: int = DEFAULT_GPU_BYTES
     fold_bytes_scale: float = 1.0   # measured / analytic bytes per fold-model (GpuCalibration)
+    host_bytes: int = field(default_factory=host_memory_bytes)
 
 
 @dataclass(frozen=True)
@@ -83,13 +95,15 @@ def read_gpu_calibration(path: str | Path | None = None) -> GpuCalibration | Non
 
 def bytes_per_fold_model(*, n_rows: int, n_in: int, width: int, layers: int, n_classes: int,
                          batch_size: int, columns: int = 1, shared_x: bool = False) -> int:
-    """Device bytes one fold-model needs while training (float32), an analytic upper estimate:
+    """Device bytes one fold-model needs while training (float32), an analytic estimate:
     weights x 5 (weights, gradient, two Adam moments, best copy), features (N x D unless shared
-    by every fold), and activations of one batch (forward and backward) per column."""
+    by every fold), the epoch's training rows gathered at once (up to N x D more: the trainer
+    draws a whole epoch's batches in one gather; what dominates at ComParE's 6,373 inputs,
+    bench/RESULTS.md "feature_widths"), and activations of one batch per column."""
     params = (n_in * width + (layers - 1) * width * width + width * n_classes + layers * width + n_classes)
     params *= columns
     weights = 5 * params
-    features = 0 if shared_x else n_rows * n_in
+    features = (0 if shared_x else n_rows * n_in) + n_rows * n_in
     activations = 4 * batch_size * width * layers * columns + n_rows * (width + n_classes) // 4
     return 4 * (weights + features + activations)
 
@@ -107,6 +121,10 @@ def pack_size(policy: PackPolicy, group_size: int, n_units_total_if_single: int,
         if trial_cost_s is None or trial_cost_s >= MIN_UNIT_S:
             return 1
         size = min(group_size, MAX_CPU_PACK, math.ceil(MIN_UNIT_S / max(trial_cost_s, 1e-3)))
+        # wide features (ComParE's 6,373 columns, per-step normalised copies) must fit in memory
+        # with every slot's unit at once: a pack of 256 such trials would not
+        budget = HOST_MEMORY_SHARE * policy.host_bytes / max(1, policy.slots)
+        size = min(size, max(1, int(budget // max(1, fold_model_bytes * fold_models_per_trial))))
     # Keep at least 2 units per slot when the grid has that many trials.
     if n_units_total_if_single >= 2 * policy.slots:
         cap = max(1, n_units_total_if_single // (2 * policy.slots))

@@ -18,7 +18,7 @@ from paragrid.grid.plan._packing import PackPolicy, bytes_per_fold_model, pack_s
 from paragrid.grid.plan._sources import SourceJob, plan_sources
 from paragrid.grid.plan._units import (STAGES, PackedTrial, Unit, pack_key, pack_unit, source_pack_key,
                                        source_unit)
-from paragrid.grid.spec import Spec, Trial, expand_trials, parse_source
+from paragrid.grid.spec import Spec, Trial, corpus_key, expand_trials, parse_source
 from paragrid.grid.store import ModelStore, RunDir, Storage, run_dir_for
 
 
@@ -109,7 +109,8 @@ def make_units(plan: Plan, to_train: list[SourceJob], costs: CostModel, policy: 
         trials.sort(key=lambda t: (t.budget, t.repeat))  # neighbours in a pack share budgets
         first = trials[0]
         columns = 1 + len(first.sources) if first.method == "prognet" else 1
-        fold_bytes = _fold_bytes(plan, plan.corpora[first.target], s.task, first.target, columns)
+        fold_bytes = _fold_bytes(plan, plan.corpora[corpus_key(first.target, first.features)], s.task,
+                                 first.target, columns)
         for chunk, cost in _packs(trials, lambda t: costs.trial(t, plan.per_trial[t.trial_id]), costs, policy,
                                   n_single, s.k, fold_bytes):
             members = [PackedTrial(t, tuple(j.key for j in plan.per_trial[t.trial_id])) for t in chunk]
@@ -151,7 +152,7 @@ def _source_units(plan: Plan, to_train: list[SourceJob], costs: CostModel, polic
     units = []
     for jobs in groups.values():
         jobs.sort(key=lambda j: (j.repeat, j.budget))  # repeat order: the transfer packs' order
-        fold_bytes = _fold_bytes(plan, plan.corpora[jobs[0].corpus], jobs[0].task, jobs[0].for_target, 1)
+        fold_bytes = _fold_bytes(plan, plan.corpora[jobs[0].corpus_key], jobs[0].task, jobs[0].for_target, 1)
         units += [source_unit(chunk, cost)
                   for chunk, cost in _packs(jobs, costs.source, costs, policy, n_single, s.k, fold_bytes)]
     return units

@@ -15,7 +15,7 @@ import numpy as np
 
 from paragrid.errors import UserError
 from paragrid.grid.data import Corpus, FoldSteps, classes_of, repeat_seed, steps_for
-from paragrid.grid.spec import Spec, Trial, parse_source
+from paragrid.grid.spec import Spec, Trial, corpus_key, parse_source
 
 KEY_VERSION = 2  # bump when the meaning of a stored source model changes (2: seeds per role)
 
@@ -40,10 +40,17 @@ class SourceJob:
     cross: bool  # trained on another corpus than the target (own split, full budget)
     key: str
     for_target: str = ""  # the target whose architecture it has (a column of that target's nets)
+    features: str = ""    # the feature-set label of the trials it serves ('' = the spec has no axis)
+
+    @property
+    def corpus_key(self) -> str:
+        """Its corpus as its feature set gives it: the key of the grid's loaded corpora."""
+        return corpus_key(self.corpus, self.features)
 
     @property
     def job_id(self) -> str:
-        return f"source.{self.task}.{self.corpus}.b{self.budget}.r{self.repeat}.{self.key[:8]}"
+        fs = f".{self.features.replace('@', '_at_')}" if self.features else ""
+        return f"source.{self.task}.{self.corpus}{fs}.b{self.budget}.r{self.repeat}.{self.key[:8]}"
 
 
 
@@ -51,7 +58,7 @@ def source_job(source: str, trial: Trial, spec: Spec, corpora: dict[str, Corpus]
     """The source model `source` (a resolved name) that `trial` needs."""
     task, other = parse_source(source)
     cross = other is not None and other != trial.target
-    corpus = corpora[other if cross else trial.target]
+    corpus = corpora[corpus_key(other if cross else trial.target, trial.features)]
     budget = spec.k - 2 if cross else trial.budget
     if task not in corpus.labels:
         raise UserError(f"source '{source}': corpus '{corpus.name}' has no label column '{task}'")
@@ -70,7 +77,7 @@ def source_job(source: str, trial: Trial, spec: Spec, corpora: dict[str, Corpus]
     }
     key = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:24]
     return SourceJob(task=task, corpus=corpus.name, repeat=trial.repeat, budget=budget,
-                     cross=cross, key=key, for_target=trial.target)
+                     cross=cross, key=key, for_target=trial.target, features=trial.features)
 
 
 

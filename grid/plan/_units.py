@@ -97,10 +97,10 @@ def source_pack_key(job: SourceJob, architecture: Architecture, training: TrainS
     """Source models with equal keys have the same shape and rows and may share a pack: same
     task on the same corpus, trained with the same architecture and settings (those of the
     target they serve); repeats and budgets may differ."""
-    return (job.task, job.corpus, architecture, training)
+    return (job.task, job.corpus, job.features, architecture, training)
 
 
 def pack_key(t: Trial) -> tuple:
     """Trials with equal keys have networks of the same shape and may share a pack: same target
     (so the same rows and features), method and source set; repeats and budgets may differ."""
-    return (t.target, t.method, t.sources)
+    return (t.target, t.method, t.sources, t.features)

@@ -25,6 +25,7 @@ def resolve_source(source: str, target: str, corpora) -> str:
 def expand_trials(spec: Spec) -> Expansion:
     """Every target trial of the spec, each exactly once, in a stable order.
 
+    Every trial is repeated per feature-set label of the spec's axis (none: once).
     dnn runs once per (target, budget, repeat) with sources 'none'; ptft once per single-source
     set; prognet once per non-empty source set. A source set that collapses onto the target
     task on the target corpus itself (e.g. 'emotion@iemocap' for target iemocap) is not a
@@ -53,20 +54,22 @@ def expand_trials(spec: Spec) -> Expansion:
                     continue
                 if resolved and resolved not in sets:
                     sets.append(resolved)
-            for budget in exp.budgets:
-                for repeat in range(spec.repeats):
-                    if "dnn" in exp.methods:
-                        add(Trial("dnn", (), target, budget, repeat), exp.name)
-                    for s in sets:
-                        for method in exp.methods:
-                            if method == "ptft" and len(s) != 1:
-                                continue
-                            if method != "dnn":
-                                add(Trial(method, s, target, budget, repeat), exp.name)
+            for fs in spec.features or ("",):
+                for budget in exp.budgets:
+                    for repeat in range(spec.repeats):
+                        if "dnn" in exp.methods:
+                            add(Trial("dnn", (), target, budget, repeat, features=fs), exp.name)
+                        for s in sets:
+                            for method in exp.methods:
+                                if method == "ptft" and len(s) != 1:
+                                    continue
+                                if method != "dnn":
+                                    add(Trial(method, s, target, budget, repeat, features=fs), exp.name)
             if "ptft" in exp.methods:
                 multi = [s for s in sets if len(s) > 1]
                 if multi:
                     notes.append(f"{exp.name}: ptft left out for {', '.join('+'.join(s) for s in multi)} "
                                  "(PT/FT transfers exactly one source)")
-    out = [Trial(t.method, t.sources, t.target, t.budget, t.repeat, tuple(e)) for t, e in trials.items()]
+    out = [Trial(t.method, t.sources, t.target, t.budget, t.repeat, tuple(e), t.features)
+           for t, e in trials.items()]
     return Expansion(trials=out, notes=list(dict.fromkeys(notes)))

@@ -39,7 +39,7 @@ DEFAULT_ARCHITECTURE = Architecture().to_dict()  # the paper's Table 1 (paragrid
 DEFAULT_TRAINING = asdict(TrainSettings())  # every key a spec may write, precision included
 
 GRID_KEYS = ("targets", "methods", "sources", "budgets")
-TOP_KEYS = ("name", "description", "corpora", "task", *GRID_KEYS, "experiments", "k", "repeats",
+TOP_KEYS = ("name", "description", "corpora", "features", "task", *GRID_KEYS, "experiments", "k", "repeats",
             "seed", "fold_scheme", "normalisation", "architecture", "training", "resources",
             "storage", "max_failures", "tune", "exclude_speakers", "min_utterances")
 REQUIRED = ("name", "corpora")
@@ -55,6 +55,21 @@ UNHASHED = ("description", "storage", "resources", "max_failures", "corpora", "t
 NUMBERS_VERSION = 3
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# A feature-set label of the grid axis: a name the corpora map to parquets, optionally '@L<n>'
+# (or '@Lmean') to take one layer of a parquet that stores every layer (`--layer all`).
+FEATURE_LABEL = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(@(?P<layer>L(\d+|mean)))?$")
+
+
+def corpus_key(corpus: str, features: str = "") -> str:
+    """The key of a corpus as one feature set gives it (the corpus name when the spec has no
+    feature-set axis, so specs without one keep their keys, trial ids and hashes)."""
+    return f"{corpus}|{features}" if features else corpus
+
+
+def parse_features(label: str) -> tuple[str, str | None]:
+    """'wavlm@L6' -> ('wavlm', 'L6'); 'egemaps' -> ('egemaps', None)."""
+    m = FEATURE_LABEL.match(label)
+    return (m["name"], m["layer"]) if m else (label, None)
 
 
 # ----------------------------------------------------------------------------- data classes
@@ -122,6 +137,23 @@ class Spec:
     # when set, so the hash of a spec without them is unchanged.
     exclude_speakers: tuple[str, ...] = ()
     min_utterances: int = 0
+    # The feature-set axis: labels such as 'egemaps', 'wavlm@L6' (empty: no axis, each corpus
+    # one parquet) and corpus -> feature-set name -> absolute parquet (`corpora` then holds
+    # each corpus's parquet of the first label).
+    features: tuple[str, ...] = ()
+    feature_paths: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def corpus_keys(self) -> list[tuple[str, str, str]]:
+        """(key, corpus, feature-set label) of every corpus as some trial sees it."""
+        if not self.features:
+            return [(name, name, "") for name in self.corpora]
+        return [(corpus_key(c, f), c, f) for c in self.corpora for f in self.features]
+
+    def feature_path(self, corpus: str, features: str = "") -> str:
+        """The parquet holding `corpus` under feature-set label `features` ('' = no axis)."""
+        if not features:
+            return self.corpora[corpus]
+        return self.feature_paths[corpus][parse_features(features)[0]]
 
     def arch_for(self, target: str) -> Architecture:
         entry = self.per_target.get(target)
@@ -141,7 +173,11 @@ class Spec:
         doc: dict[str, Any] = {"name": self.name}
         if self.description:
             doc["description"] = self.description
-        doc["corpora"] = dict(self.corpora)
+        if self.features:
+            doc["corpora"] = {c: dict(paths) for c, paths in self.feature_paths.items()}
+            doc["features"] = list(self.features)
+        else:
+            doc["corpora"] = dict(self.corpora)
         doc["task"] = self.task
         doc["experiments"] = {
             e.name: {"targets": list(e.targets), "methods": list(e.methods),
@@ -175,7 +211,7 @@ class Spec:
         doc["paragrid_numbers"] = NUMBERS_VERSION
         for entry in doc.get("per_target", {}).values():
             entry.pop("file", None)
-        doc["corpora"] = {name: fingerprints[name] for name in sorted(self.corpora)}
+        doc["corpora"] = {key: fingerprints[key] for key in sorted(k for k, _, _ in self.corpus_keys())}
         blob = json.dumps(doc, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -190,6 +226,7 @@ class Trial:
     budget: int
     repeat: int
     experiments: tuple[str, ...] = field(default=(), compare=False)
+    features: str = ""  # the feature-set label of the spec's axis; '' when the spec has none
 
     @property
     def sources_label(self) -> str:
@@ -199,7 +236,8 @@ class Trial:
     def trial_id(self) -> str:
         """Deterministic, readable, and safe as a folder name on any filesystem or bucket."""
         src = self.sources_label.replace("@", "_at_")
-        return f"{self.method}.{src}.{self.target}.b{self.budget}.r{self.repeat}"
+        fs = f".{self.features.replace('@', '_at_')}" if self.features else ""
+        return f"{self.method}.{src}.{self.target}{fs}.b{self.budget}.r{self.repeat}"
 
 
 # ----------------------------------------------------------------------------- loading

@@ -12,6 +12,7 @@ from typing import Any
 from paragrid.errors import UserError
 from paragrid.grid.spec._checks import (as_int as _int, as_list as _list, as_num as _num, as_str as _str,
                                         check_keys as _check_keys, one_of as _one_of)
+from paragrid.grid.spec._corpora import corpora_of as _corpora
 from paragrid.grid.spec._loo import leave_one_out_k, leave_one_out_repeats
 from paragrid.grid.spec._model import (_NAME, DEFAULT_ARCHITECTURE, DEFAULT_TRAINING, FOLD_SCHEMES, GRID_KEYS,
                                        NORMALISATIONS, REQUIRED, SPEAKER_DISJOINT, TOP_KEYS, Experiment,
@@ -118,19 +119,7 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
         raise UserError(f"{where}: name {name!r} must be letters, digits, '.', '_' or '-' "
                         "(it names the run folder)")
 
-    corpora_in = doc["corpora"]
-    if not isinstance(corpora_in, dict) or not corpora_in:
-        raise UserError(f"{where}: corpora must map corpus names to feature parquets, "
-                        "e.g. corpora: {{iemocap: iemocap.parquet}}")
-    corpora = {}
-    for cname, cpath in corpora_in.items():
-        cname = _str(cname, "corpus name", where)
-        if not _NAME.match(cname) or cname == "other":
-            raise UserError(f"{where}: corpus name {cname!r} must be letters, digits, '.', '_' or '-' "
-                            "(and not 'other')")
-        corpora[cname] = _resolve_corpus(cname, _str(cpath, f"corpora.{cname}", where),
-                                         base, features_dir, where)
-
+    corpora, features, feature_paths = _corpora(doc, base, features_dir, where)
     spec: dict[str, Any] = {"corpora": corpora}
     spec["task"] = _str(doc.get("task", "emotion"), "task", where)
     spec["k"] = _int(doc.get("k", 10), "k (folds)", where, 3)
@@ -194,7 +183,7 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
                 seed=spec["seed"], fold_scheme=spec["fold_scheme"],
                 normalisation=spec["normalisation"], architecture=arch, training=tr,
                 resources=Resources(**res), storage=storage, max_failures=max_failures,
-                description=description.strip(),
+                description=description.strip(), features=features, feature_paths=feature_paths,
                 exclude_speakers=tuple(dict.fromkeys(str(s) for s in excluded)), min_utterances=min_utterances)
 
 
@@ -242,16 +231,3 @@ def _block(doc: dict, key: str, defaults: dict, where: str) -> dict:
         raise UserError(f"{where}: {key} must be a mapping with keys {', '.join(defaults)}")
     _check_keys(value, tuple(defaults), where, prefix=f"{key}.")
     return {**defaults, **value}
-
-
-def _resolve_corpus(name: str, path: str, base: Path, features_dir: Path | None, where: str) -> str:
-    """Absolute path of a corpus parquet; a missing file is a UserError here, before Ray."""
-    p = Path(path).expanduser()
-    candidates = [p] if p.is_absolute() else (
-        ([features_dir / p] if features_dir else []) + [base / p])
-    for c in candidates:
-        if c.is_file():
-            return str(c.resolve())
-    looked = " or ".join(str(c) for c in candidates)
-    raise UserError(f"{where}: corpus '{name}': feature parquet not found at {looked}; create it "
-                    f"with `paragrid features ... --out {p.name}` or pass --features-dir")

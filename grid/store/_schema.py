@@ -84,6 +84,7 @@ class ResultRow:
     rng: str
     precision: str                # training.precision: fp32 | tf32 (float32 matmuls on CUDA)
     gpu_id: str | None            # the GPU id(s) Ray assigned the unit (None on the CPU)
+    feature_set: str              # the spec's feature-set label ('' when the spec has no feature-set axis)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from paragrid.grid.console import fit_resources, ray_session
+from paragrid.errors import UserError
 from paragrid.grid.data import fold_of, load_corpora, repeat_seed
 from paragrid.grid.spec import optuna_distributions
 from paragrid.grid.store import RunDir, RunLock, Storage
@@ -220,8 +221,12 @@ def run_tuning(spec: str, storage: str = "runs", address: str | None = None, ver
     trial_settings({}, parsed, settings)  # a bad fixed value (activation: sigmiod) fails before Ray starts
     wanted = tuning_targets(parsed, targets)
     root = tune_root(parsed, storage)
+    if len(parsed.features) > 1:
+        raise UserError(f"spec {parsed.origin}: tuning searches one feature set at a time; give "
+                        f"features: [{parsed.features[0]}] (one of {', '.join(parsed.features)}) in a copy of the spec")
     corpora = load_corpora(parsed, set())
     spec_hash = parsed.hash({n: c.fingerprint for n, c in corpora.items()})
+    corpora = {c.name: c for c in corpora.values()}  # one feature set: the tuner keys corpora by name
     if not verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -33,6 +33,7 @@ class TrialRecord:
     device: str
     pack_id: str
     pack_size: int
+    feature_set: str                  # the results column: the spec's feature-set label ('' = no axis)
     gpu_id: str | None = None
 
 
@@ -87,7 +88,7 @@ def result_rows(rec: TrialRecord, out, spec: Spec, spec_hash: str, hostname: str
             test_unit=rec.steps.test_unit[f] if rec.steps.test_unit else None,
             val_unit=rec.steps.val_unit[f] if rec.steps.val_unit else None,
             rng=out.rng,  # the random-stream kind (models/streams.py)
-            precision=s.precision, gpu_id=rec.gpu_id,
+            precision=s.precision, gpu_id=rec.gpu_id, feature_set=rec.feature_set,
         ))
     return rows
 

@@ -25,7 +25,7 @@ import pandas as pd
 from paragrid.grid.data import Corpus, FoldSteps, classes_of, encode, repeat_seed, steps_for, zscore
 from paragrid.grid.plan import SourceJob
 from paragrid.grid.work._rows import TrialRecord, result_rows, results_frame
-from paragrid.grid.spec import Spec, Trial, parse_source
+from paragrid.grid.spec import Spec, Trial, corpus_key, parse_source
 from paragrid.grid.store import CURVE_COLUMNS, CurveRow, typed
 from paragrid.models.options import Pack, Run
 
@@ -92,7 +92,7 @@ def train_sources(jobs: list[SourceJob], spec: Spec, corpora: dict[str, Corpus],
     from paragrid.models.train import train_folds  # heavy: torch
 
     first = jobs[0]
-    corpus = corpora[first.corpus]
+    corpus = corpora[first.corpus_key]
     classes = classes_of(corpus.labels[first.task])
     arch, settings = spec.arch_for(first.for_target), spec.training_for(first.for_target)
     datas, steps_of, seeds, fold_ids, starts = [], [], [], [], [0]
@@ -160,7 +160,7 @@ def run_pack(trials: list[Trial], spec: Spec, spec_hash: str, corpora: dict[str,
 
     t0 = time.perf_counter()
     first = trials[0]
-    target = corpora[first.target]
+    target = corpora[corpus_key(first.target, first.features)]
     classes = classes_of(target.labels[spec.task])
     arch, settings = spec.arch_for(first.target), spec.training_for(first.target)
     data, parts = _pack_data(trials, spec, target, classes)
@@ -177,7 +177,7 @@ def run_pack(trials: list[Trial], spec: Spec, spec_hash: str, corpora: dict[str,
         rec = TrialRecord(trial=p.trial, steps=p.steps, seed=p.seed, folds=p.folds, classes=classes,
                           source_keys=[m["key"] for _, m in sources[i]], forgetting=forgetting[i],
                           wall_s=share, node=node, device=out.device, pack_id=pack_id or first.trial_id,
-                          pack_size=len(trials), gpu_id=gpu_id)
+                          pack_size=len(trials), gpu_id=gpu_id, feature_set=target.features)
         rows.extend(result_rows(rec, out, spec, spec_hash, hostname=hostname))
     return results_frame(rows), _pack_curves(out.curves, parts)
 
@@ -217,10 +217,12 @@ def _forgetting(model, parts: list[_Part], spec: Spec, corpora: dict[str, Corpus
             meta = sources[i][j][1]
             if other is None or other == p.trial.target:  # same corpus: the target's steps and x
                 x = data.x if data.x.ndim == 2 else data.x[p.folds]
-                src, _ = _task_data(corpora[p.trial.target], spec, p.trial.repeat, p.trial.budget, task,
+                own = corpora[corpus_key(p.trial.target, p.trial.features)]
+                src, _ = _task_data(own, spec, p.trial.repeat, p.trial.budget, task,
                                     meta["classes"], p.trial.target, x=x)
             else:  # cross-corpus: the source corpus's own split, full budget, its own statistics
-                src, _ = _task_data(corpora[other], spec, p.trial.repeat, meta["budget"], task, meta["classes"],
+                source = corpora[corpus_key(other, p.trial.features)]
+                src, _ = _task_data(source, spec, p.trial.repeat, meta["budget"], task, meta["classes"],
                                     p.trial.target)
             datas.append(src)
         packed = stack_data(datas)

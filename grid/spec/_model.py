@@ -51,8 +51,9 @@ UNHASHED = ("description", "storage", "resources", "max_failures", "corpora", "t
 # Part of every spec hash: bumped when paragrid itself computes other numbers for the same spec,
 # so finished trials of an older version are not mixed into a resumed run (2: random streams
 # per role, per-speaker label order in the stratified folds; 3: the forgetting probe's gradient
-# written out, the same algorithm with other float32 rounding).
-NUMBERS_VERSION = 3
+# written out, the same algorithm with other float32 rounding; 4: nested fold budgets, the
+# first b training folds of one seeded order per step).
+NUMBERS_VERSION = 4
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 

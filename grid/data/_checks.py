@@ -121,6 +121,11 @@ def _check_classes(spec: Spec, corpus, need: _Need) -> None:
         raise UserError(f"corpus '{corpus.name}' ({corpus.path}): no '{need.task}' labels were loaded "
                         f"for {need.name}: load the corpora with that label column")
     values, counts = np.unique(corpus.labels[need.task], return_counts=True)
+    if need.task == "gender" and "unknown" in values:
+        n = int(counts[list(values).index("unknown")])
+        raise UserError(f"corpus '{corpus.name}' ({corpus.path}) lacks gender for {n} of {corpus.n} "
+                        f"utterances (gender 'unknown'), which {need.name} needs: give the manifest a "
+                        f"gender column (M/F) and re-extract, or drop the gender source from the spec")
     if len(values) >= 2:
         return
     found = f"'{values[0]}' for all {int(counts[0])} utterances" if len(values) else "no utterances"

@@ -28,6 +28,7 @@ def _cmd_synth(args: argparse.Namespace) -> None:
         n_speakers=args.speakers,
         n_utterances=args.utterances,
         jobs=args.jobs,
+        n_corpora=args.corpora,
     )
     for path in paths:
         print(f"wrote {path}")
@@ -96,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speakers", type=int, default=None, help="speakers per corpus")
     p.add_argument("--utterances", type=int, default=None, help="utterances per corpus")
     p.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--corpora", type=int, default=2,
+                   help="number of corpora: synth-a, synth-b, then synth-c.. (other voices, channels, label balance)")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("features", help="extract eGeMAPS functionals of a corpus into a parquet")

@@ -55,8 +55,9 @@ def fingerprint(df: pd.DataFrame, columns: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def load_corpora(spec: Spec, label_columns: set[str]) -> dict[str, Corpus]:
-    """Read every corpus of the spec (driver side); any problem is a UserError naming it."""
+def read_corpora(spec: Spec, label_columns: set[str]) -> dict[str, Corpus]:
+    """Read every corpus of the spec as stored (driver side); any problem is a UserError naming
+    it. `load_corpora` (grid/data/_many.py) adds the spec's label set and pooled corpora."""
     corpora = {}
     for name, path in spec.corpora.items():
         df, meta = read_features(path)

@@ -41,7 +41,12 @@ DEFAULT_TRAINING = TrainSettings().to_dict()
 GRID_KEYS = ("targets", "methods", "sources", "budgets")
 TOP_KEYS = ("name", "description", "corpora", "task", *GRID_KEYS, "experiments", "k", "repeats",
             "seed", "fold_scheme", "normalisation", "architecture", "training", "resources",
-            "storage", "max_failures", "tune")
+            "storage", "max_failures", "tune", "classes")
+# Source corpora that name no corpus but a set of them, resolved per target (grid/spec/_expand.py):
+# `other` (the one other corpus of two), `each-other` (one source set per other corpus: a
+# transfer matrix), `all-others` (every other corpus at once: one ProgNet column each, PT/FT
+# from one model trained on the pooled corpora).
+SPECIAL_CORPORA = ("other", "each-other", "all-others")
 REQUIRED = ("name", "corpora")
 # Keys that do not change any number: left out of the spec hash.
 UNHASHED = ("description", "storage", "resources", "max_failures", "corpora", "tune")
@@ -115,6 +120,10 @@ class Spec:
     storage: str | None
     max_failures: int
     description: str = ""
+    # The label set of the task: None = each corpus's own classes; a tuple = exactly these (a
+    # corpus lacking one is refused); "shared" = the classes every corpus holds. Utterances of
+    # other classes are left out of every corpus (docs/PROTOCOL.md, many corpora).
+    classes: tuple[str, ...] | str | None = None
     # Per-target settings from `--architecture` (paragrid.grid.spec); a target without an
     # entry uses `architecture` / `training` as written, with origin "spec".
     per_target: dict[str, "TargetSettings"] = field(default_factory=dict)
@@ -147,6 +156,8 @@ class Spec:
                    normalisation=self.normalisation, architecture=self.architecture.to_dict(),
                    training=self.training.to_dict(), resources=self.resources.to_dict(),
                    max_failures=self.max_failures)
+        if self.classes is not None:
+            doc["classes"] = self.classes if isinstance(self.classes, str) else list(self.classes)
         if self.storage is not None:
             doc["storage"] = self.storage
         if self.per_target:

@@ -14,7 +14,8 @@ from paragrid.grid.spec._checks import (as_int as _int, as_list as _list, as_num
                                         check_keys as _check_keys, one_of as _one_of)
 from paragrid.grid.spec._loo import leave_one_out_k, leave_one_out_repeats
 from paragrid.grid.spec._model import (_NAME, DEFAULT_ARCHITECTURE, DEFAULT_TRAINING, FOLD_SCHEMES, GRID_KEYS,
-                                       NORMALISATIONS, REQUIRED, SPEAKER_DISJOINT, TOP_KEYS, Experiment,
+                                       NORMALISATIONS, REQUIRED, SPEAKER_DISJOINT, SPECIAL_CORPORA, TOP_KEYS,
+                                       Experiment,
                                        Resources, Spec, parse_source)
 from paragrid.grid.spec._search_space import parse_tune_block
 from paragrid.models.config import (ACTIVATIONS, INITS, METHODS, OPTIMIZERS, UPDATES, Architecture,
@@ -74,14 +75,18 @@ def _grid(block: dict, defaults: dict, spec: dict, where: str, label: str) -> Ex
                         "sources: [[speaker], [gender]], or drop them from methods")
     for s in (x for srcs in sources for x in srcs):
         task, corpus = parse_source(s)
-        if corpus is not None and corpus != "other":
+        if corpus is not None and corpus not in SPECIAL_CORPORA:
             _one_of(corpus, corpora, f"{label}sources corpus of '{s}'", where)
+        if corpus in SPECIAL_CORPORA[1:] and len(corpora) < 2:
+            raise UserError(f"{where}: {label}sources: '{s}' needs at least two corpora (spec has one)")
         if corpus is None and task == spec["task"]:
             raise UserError(f"{where}: {label}sources: '{s}' is the target task on the target corpus "
                             f"itself; did you mean '{s}@other'?")
         if corpus == "other" and len(corpora) != 2:
             raise UserError(f"{where}: {label}sources: '{s}' needs exactly two corpora to know which is "
-                            f"the other one (spec has {len(corpora)}); name it: '{task}@<corpus>'")
+                            f"the other one (spec has {len(corpora)}); name it: '{task}@<corpus>', or "
+                            f"write '{task}@each-other' (one trial per other corpus) or "
+                            f"'{task}@all-others' (all of them at once)")
         if task == "speaker" and spec["fold_scheme"] in SPEAKER_DISJOINT:
             raise UserError(
                 f"{where}: source '{s}' cannot be used with fold_scheme {spec['fold_scheme']}: "
@@ -125,9 +130,9 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
     corpora = {}
     for cname, cpath in corpora_in.items():
         cname = _str(cname, "corpus name", where)
-        if not _NAME.match(cname) or cname == "other":
+        if not _NAME.match(cname) or cname in SPECIAL_CORPORA:
             raise UserError(f"{where}: corpus name {cname!r} must be letters, digits, '.', '_' or '-' "
-                            "(and not 'other')")
+                            f"(and not {', '.join(SPECIAL_CORPORA)})")
         corpora[cname] = _resolve_corpus(cname, _str(cpath, f"corpora.{cname}", where),
                                          base, features_dir, where)
 
@@ -184,12 +189,24 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
             experiments.append(_grid({**block, "_name": str(ename)}, defaults, spec, where,
                                      f"experiments.{ename}."))
 
-    return Spec(name=name, origin=origin, corpora=corpora, task=spec["task"],
+    return Spec(name=name, origin=origin, corpora=corpora, task=spec["task"], classes=_classes(doc, where),
                 experiments=tuple(experiments), k=spec["k"], repeats=spec["repeats"],
                 seed=spec["seed"], fold_scheme=spec["fold_scheme"],
                 normalisation=spec["normalisation"], architecture=arch, training=tr,
                 resources=Resources(**res), storage=storage, max_failures=max_failures,
                 description=description.strip())
+
+
+def _classes(doc: dict, where: str) -> tuple[str, ...] | str | None:
+    """`classes: [angry, happy, ...]` (exactly these), `classes: shared` (those all corpora hold)."""
+    value = doc.get("classes")
+    if value is None or value == "shared":
+        return value
+    names = [_str(c, "classes entry", where) for c in _list(value, "classes", where)]
+    if len(set(names)) != len(names) or len(names) < 2:
+        raise UserError(f"{where}: classes must name at least two distinct classes or be 'shared', "
+                        f"got {value!r}")
+    return tuple(sorted(names))
 
 
 def parse_architecture(arch: dict, where: str) -> Architecture:

@@ -1,0 +1,116 @@
+"""Many corpora: transfer matrices (`@each-other`, `@all-others`, explicit lists), the spec's
+label set over corpora, pooled PT/FT sources and one frozen ProgNet column per source corpus."""
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+
+import numpy as np
+import pytest
+from grid_helpers import tiny_spec, write_corpus, write_spec
+
+from paragrid.errors import UserError
+from paragrid.grid.data import ClassesWarning, load_corpora
+from paragrid.grid.plan import plan_sources
+from paragrid.grid.run import run_pack, train_source
+from paragrid.grid.spec import Trial, expand_trials, load_spec
+
+NAMES = ["ca", "cb", "cc", "cd"]
+
+
+def _corpora(folder, n):
+    return {c: write_corpus(folder / f"{c}.parquet", c, seed=i + 1).name for i, c in enumerate(NAMES[:n])}
+
+
+def _spec(folder, n, **over):
+    doc = tiny_spec(**{"corpora": _corpora(folder, n), "targets": NAMES[:n], "budgets": [1, 2], "repeats": 2,
+                       **over})
+    return load_spec(write_spec(folder, doc))
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_each_other_is_one_trial_per_ordered_pair_method_budget_and_repeat(tmp_path, n):
+    spec = _spec(tmp_path, n, sources=[["emotion@each-other"]])
+    trials = expand_trials(spec).trials
+    count = Counter(t.method for t in trials)
+    pairs = n * (n - 1)
+    assert count == {"dnn": n * 2 * 2, "ptft": pairs * 2 * 2, "prognet": pairs * 2 * 2}
+    got = {(t.sources, t.target) for t in trials if t.method == "prognet"}
+    assert got == {((f"emotion@{s}",), t) for t in NAMES[:n] for s in NAMES[:n] if s != t}
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_all_others_is_one_set_per_target_and_ptft_pools_it(tmp_path, n):
+    spec = _spec(tmp_path, n, sources=[["emotion@all-others"], ["emotion@each-other"]])
+    trials = expand_trials(spec).trials
+    count = Counter(t.method for t in trials)
+    assert count["dnn"] == n * 4
+    assert count["prognet"] == count["ptft"] == (n * (n - 1) + n) * 4
+    for_ca = {t.sources for t in trials if t.method == "ptft" and t.target == "ca" and len(t.sources) > 1}
+    assert for_ca == {tuple(f"emotion@{c}" for c in NAMES[1:n])}
+
+
+def test_explicit_lists_and_errors(tmp_path):
+    spec = _spec(tmp_path, 3, sources=[["emotion@cb", "emotion@cc"]], targets=["ca"])
+    assert {t.sources for t in expand_trials(spec).trials if t.method != "dnn"} == {("emotion@cb", "emotion@cc")}
+    with pytest.raises(UserError, match="emotion@each-other"):
+        _spec(tmp_path, 3, sources=[["emotion@other"]])
+
+
+def test_spec_classes_refuse_a_corpus_lacking_one_unless_shared(tmp_path):
+    spec = _spec(tmp_path, 3, sources=[["emotion@each-other"]], classes=["angry", "happy", "calm"])
+    with pytest.raises(UserError) as err:
+        load_corpora(spec, {"emotion"})
+    msg = str(err.value)
+    assert "\n" not in msg and "corpus 'ca'" in msg and "'calm'" in msg and "classes: shared" in msg
+    two = _spec(tmp_path, 3, sources=[["emotion@each-other"]], classes=["angry", "sad"])
+    with pytest.warns(ClassesWarning, match="utterances outside the spec's classes"):
+        corpora = load_corpora(two, {"emotion"})
+    assert set(corpora["cb"].labels["emotion"]) == {"angry", "sad"}
+    shared = _spec(tmp_path, 3, sources=[["emotion@each-other"]], classes="shared")
+    assert set(load_corpora(shared, {"emotion"})["cc"].labels["emotion"]) == {"angry", "happy", "neutral", "sad"}
+    assert two.resolved()["classes"] == ["angry", "sad"]  # part of the spec hash
+
+
+def _train(spec, corpora, trials):
+    per_trial, _ = plan_sources(trials, spec, corpora)
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for t in trials:
+            out.append([train_source(job, spec, corpora, "cpu") for job in per_trial[t.trial_id]])
+        return per_trial, out
+
+
+def test_all_others_prognet_has_one_frozen_column_per_source_corpus_and_ptft_one_pooled_model(tmp_path):
+    spec = _spec(tmp_path, 4, sources=[["emotion@all-others"]], targets=["ca"], budgets=[1], repeats=1)
+    corpora = load_corpora(spec, {"emotion"})
+    assert "cb+cc+cd" in corpora and corpora["cb+cc+cd"].n == sum(corpora[c].n for c in NAMES[1:])
+    trials = [t for t in expand_trials(spec).trials if t.method != "dnn"]
+    per_trial, sources = _train(spec, corpora, trials)
+    by_method = {t.method: (t, per_trial[t.trial_id], s) for t, s in zip(trials, sources)}
+    t, jobs, srcs = by_method["prognet"]
+    assert [j.corpus for j in jobs] == ["cb", "cc", "cd"] and all(j.cross and j.budget == spec.k - 2 for j in jobs)
+    t, jobs, srcs = by_method["ptft"]
+    assert [j.corpus for j in jobs] == ["cb+cc+cd"] and jobs[0].cross
+    for method in ("prognet", "ptft"):
+        t, jobs, srcs = by_method[method]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results, _ = run_pack([t], spec, "h", corpora, [srcs], "cpu", "node")
+        assert len(results) == spec.k and np.isfinite(results.test_uar).all()
+        assert (results.sources == "emotion@cb+emotion@cc+emotion@cd").all()
+    # the trained ProgNet itself: one frozen column per source corpus, each that corpus's model
+    from paragrid.grid.run._train import _pack_data
+    from paragrid.models.options import Pack, Run
+    from paragrid.models.pack import stack_models
+    from paragrid.models.train import train_folds
+    t, jobs, srcs = by_method["prognet"]
+    data, _ = _pack_data([t], spec, corpora["ca"], ["angry", "happy", "neutral", "sad"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = train_folds(data, spec.arch_for("ca"), spec.training_for("ca"), "prognet",
+                          [stack_models([m]) for m, _ in srcs],
+                          pack=Pack(seeds=[0] * spec.k, fold_ids=list(range(spec.k))), run=Run(device="cpu"))
+    assert len(out.model.sources) == 3
+    assert [m["corpus"] for _, m in srcs] == ["cb", "cc", "cd"]

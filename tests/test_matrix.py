@@ -114,3 +114,13 @@ def test_all_others_prognet_has_one_frozen_column_per_source_corpus_and_ptft_one
                           pack=Pack(seeds=[0] * spec.k, fold_ids=list(range(spec.k))), run=Run(device="cpu"))
     assert len(out.model.sources) == 3
     assert [m["corpus"] for _, m in srcs] == ["cb", "cc", "cd"]
+
+
+def test_the_many_corpora_builtin_spec_is_a_four_corpus_matrix(tmp_path):
+    for c in "abcd":
+        (tmp_path / f"synth-{c}.parquet").write_bytes(b"")
+    spec = load_spec("many-corpora", features_dir=tmp_path)
+    trials = expand_trials(spec).trials
+    assert len(spec.corpora) == 4 and len(trials) == 288
+    pairs = {(t.sources, t.target) for t in trials if t.method == "prognet" and len(t.sources) == 1}
+    assert len(pairs) == 12

@@ -15,6 +15,7 @@ from pathlib import Path
 from paragrid.api import run
 from paragrid.demo import run_demo
 from paragrid.errors import UserError
+from paragrid.grid.spec import load_spec
 
 FORMATS = ["manifest", "iemocap", "msp-improv", "ravdess", "crema-d", "emodb"]
 
@@ -60,6 +61,14 @@ def _cmd_features(args: argparse.Namespace) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
+    if args.dry_run:
+        from paragrid.grid.run import dry_run  # heavy: ray, torch
+        plan = dry_run(load_spec(args.spec, architecture=args.architecture, features_dir=args.features_dir),
+                       storage=args.storage)
+        print(plan.to_json() if args.json else "\n".join(plan.lines()))
+        return
+    if args.json:
+        raise UserError("--json goes with --dry-run (paragrid run SPEC --dry-run --json)")
     run(args.spec, storage=args.storage, address=args.address, verbose=args.verbose,
         architecture=args.architecture, features_dir=args.features_dir, track=args.track)
 
@@ -133,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "pip install 'paragrid[mlflow]' and defaults to RUNDIR/mlruns")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show Ray's own output (otherwise it goes to RUNDIR/logs/ray-console.log)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (trials per stage, method, target, source set; units; the "
+                        "estimate) and exit without running anything")
+    p.add_argument("--json", action="store_true", help="with --dry-run: one JSON object")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="statistics, tables and the HTML dashboard of a run")

@@ -124,3 +124,22 @@ def test_the_many_corpora_builtin_spec_is_a_four_corpus_matrix(tmp_path):
     assert len(spec.corpora) == 4 and len(trials) == 288
     pairs = {(t.sources, t.target) for t in trials if t.method == "prognet" and len(t.sources) == 1}
     assert len(pairs) == 12
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys):
+    import json
+
+    from paragrid.cli import main
+    spec = write_spec(tmp_path, tiny_spec(corpora=_corpora(tmp_path, 3), targets=NAMES[:3], budgets=[1, 2],
+                                          repeats=1, sources=[["emotion@each-other"], ["emotion@all-others"]]))
+    runs = tmp_path / "runs"
+    assert main(["run", str(spec), "--storage", str(runs), "--dry-run", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    # 3 targets x 2 budgets x (1 dnn + 2 methods x (2 single + 1 all-others)) = 42
+    assert plan["trials"] == 42 and plan["units"] >= 1
+    assert plan["by_method"] == {"dnn": 6, "ptft": 18, "prognet": 18}
+    assert plan["by_stage"]["source models"]["trials"] == plan["source_models"] == 3 + 3  # 3 own, 3 pooled
+    assert not runs.exists()  # nothing written, nothing run
+    assert main(["run", str(spec), "--storage", str(runs), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "nothing is run" in text and "per source set:" in text and "estimate" in text

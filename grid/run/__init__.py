@@ -2,11 +2,12 @@
 worker; a dependency searcher releases transfer packs once their source models are stored; the
 driver merges each finished unit's files into the run's tables and shows progress with an ETA.
 
-Exports: run_grid, TrialsFailed; the worker side (run_unit, WorkerContext, run_pack,
+Exports: run_grid, TrialsFailed; dry_run, DryRun (`--dry-run`: the plan and estimate, nothing run); the worker side (run_unit, WorkerContext, run_pack,
 train_source, train_sources, TARGET_ROLE); GridProgress, Merger; dependency_searcher, unit_config;
 FAULT_ENV, USER_FAULT_ENV (fault injection for the resume tests).
 """
 
+from paragrid.grid.run._dryrun import DryRun, dry_run
 from paragrid.grid.run._merge import Merger
 from paragrid.grid.run._progress import GridProgress, ProgressHooks
 from paragrid.grid.run._runner import TrialsFailed, run_grid
@@ -15,6 +16,7 @@ from paragrid.grid.run._train import TARGET_ROLE, run_pack, train_source, train_
 from paragrid.grid.run._trainable import FAULT_ENV, USER_FAULT_ENV, WorkerContext, run_unit
 
 __all__ = [
+    "DryRun", "dry_run",
     "Merger", "GridProgress", "ProgressHooks", "TrialsFailed", "run_grid", "dependency_searcher", "unit_config",
     "TARGET_ROLE", "run_pack", "train_source", "train_sources", "FAULT_ENV", "USER_FAULT_ENV",
     "WorkerContext", "run_unit"

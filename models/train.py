@@ -45,7 +45,7 @@ from paragrid.errors import UserError
 from paragrid.models.active import ActiveFolds, SourceCache
 from paragrid.models.config import METHODS, Architecture, TrainSettings
 from paragrid.models.data import Data, FoldData, gather, prepare, resolve_device, upload
-from paragrid.models.evaluate import evaluate, warn_single_class
+from paragrid.models.evaluate import evaluate_with_predictions, warn_single_class
 from paragrid.models.nets import StackedModel, build_model, check_sources, forward
 from paragrid.models.options import BatchHook, Pack, Run
 from paragrid.models.outcome import FoldOutcome, curves_frame
@@ -116,13 +116,13 @@ def finish(model: StackedModel, d: Data, device: torch.device, t0: float, curves
     best_epoch, epochs_run, epoch_cap and optimizer_steps, (F,) each; the pack's keys and the
     random streams' kind are read from the model's meta."""
     seeds, fold_ids = (np.asarray(model.meta[k], dtype=np.int64) for k in ("seeds", "fold_ids"))
-    uar, cms = evaluate(model, d.x, d.y, d.test)
+    uar, cms, pred = evaluate_with_predictions(model, d.x, d.y, d.test)
     warn_single_class(cms, model.class_names, fold_ids, seeds if len(set(seeds.tolist())) > 1 else None)
     ints = {k: np.asarray(v, dtype=np.int64) for k, v in per_fold.items() if k != "val_uar"}
     return FoldOutcome(model=model, test_uar=uar, val_uar=np.asarray(per_fold["val_uar"], dtype=float),
                        confusion=cms, curves=curves, device=str(device), n_train=d.train.sum(1), n_val=d.val.sum(1),
                        n_test=d.test.sum(1), wall_s=time.perf_counter() - t0, seeds=seeds, fold_ids=fold_ids,
-                       rng=model.meta["rng"], **ints)
+                       rng=model.meta["rng"], test_pred=pred.astype(np.int16), **ints)
 
 
 def _train_epoch(a: ActiveFolds, d: Data, epoch: int, on_batch: BatchHook | None,

@@ -33,6 +33,7 @@ class TrialRecord:
     device: str
     pack_id: str
     pack_size: int
+    speaker_confusion: list[str | None] | None = None  # per fold: JSON {speaker: confusion}
 
 
 def result_rows(rec: TrialRecord, out, spec: Spec, spec_hash: str, hostname: str) -> list[ResultRow]:
@@ -86,8 +87,26 @@ def result_rows(rec: TrialRecord, out, spec: Spec, spec_hash: str, hostname: str
             test_unit=rec.steps.test_unit[f] if rec.steps.test_unit else None,
             val_unit=rec.steps.val_unit[f] if rec.steps.val_unit else None,
             rng=out.rng,  # the random-stream kind (models/streams.py)
+            speaker_confusion=rec.speaker_confusion[f] if rec.speaker_confusion else None,
         ))
     return rows
+
+
+def speaker_confusions(speakers: np.ndarray, y: np.ndarray, test: np.ndarray, pred: np.ndarray | None,
+                       n_classes: int) -> list[str | None]:
+    """Per fold (row of `test` (F, N)): JSON {speaker: confusion matrix (rows = truth)} of its test
+    rows, counted with one np.add.at per fold; None per fold when there are no predictions."""
+    if pred is None:
+        return [None] * test.shape[0]
+    names, codes = np.unique(np.asarray(speakers).astype(str), return_inverse=True)
+    out = []
+    for f in range(test.shape[0]):
+        rows = np.flatnonzero(test[f])
+        counts = np.zeros((len(names), n_classes, n_classes), dtype=np.int64)
+        np.add.at(counts, (codes[rows], y[rows], pred[f, rows]), 1)
+        present = np.flatnonzero(counts.sum(axis=(1, 2)))
+        out.append(json.dumps({str(names[s]): counts[s].tolist() for s in present}))
+    return out
 
 
 def results_frame(rows: list[ResultRow]) -> pd.DataFrame:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from paragrid.grid.data import Corpus, FoldSteps, classes_of, encode, repeat_seed, steps_for, zscore
 from paragrid.grid.plan import SourceJob
-from paragrid.grid.run._rows import TrialRecord, result_rows, results_frame
+from paragrid.grid.run._rows import TrialRecord, result_rows, results_frame, speaker_confusions
 from paragrid.grid.spec import Spec, Trial
 from paragrid.grid.store import CURVE_COLUMNS, CurveRow, typed
 from paragrid.models.options import Pack, Run
@@ -173,11 +173,14 @@ def run_pack(trials: list[Trial], spec: Spec, spec_hash: str, corpora: dict[str,
     forgetting = _forgetting(out.model, parts, spec, corpora, sources, data, stacked_sources)
     share = (time.perf_counter() - t0) / len(trials)  # each trial's share of the pack's wall time
     rows, hostname = [], socket.gethostname()
+    pred = getattr(out, "test_pred", None)
+    per_speaker = speaker_confusions(target.labels["speaker"], np.asarray(data.y), np.asarray(data.test),
+                                     None if pred is None else np.asarray(pred), len(classes))
     for i, p in enumerate(parts):
         rec = TrialRecord(trial=p.trial, steps=p.steps, seed=p.seed, folds=p.folds, classes=classes,
                           source_keys=[m["key"] for _, m in sources[i]], forgetting=forgetting[i],
                           wall_s=share, node=node, device=out.device, pack_id=pack_id or first.trial_id,
-                          pack_size=len(trials))
+                          pack_size=len(trials), speaker_confusion=per_speaker[p.folds])
         rows.extend(result_rows(rec, out, spec, spec_hash, hostname=hostname))
     return results_frame(rows), _pack_curves(out.curves, parts)
 

@@ -82,6 +82,7 @@ class ResultRow:
     test_unit: str | None         # leave-one-out schemes only
     val_unit: str | None
     rng: str
+    speaker_confusion: str | None  # JSON {speaker: confusion}: the speaker-level bootstrap's input
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ def run_outer_job(job: Job, ctx, device: str | None = None, node: str = "") -> d
         else epochs_run * math.ceil(n_train / s["batch_size"]),
         source_probe_uar_after=None, pack_id=f"nested.{job.corpus}.r{job.repeat}.f{job.test_fold}",
         pack_size=1, tune_trial=int(job.number), inner_val_uar=job.value,
-        test_unit=None, val_unit=None, rng=out.rng,
+        test_unit=None, val_unit=None, rng=out.rng, speaker_confusion=None,
     )
     return vars(row)
 

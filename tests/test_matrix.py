@@ -143,3 +143,24 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys):
     assert main(["run", str(spec), "--storage", str(runs), "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert "nothing is run" in text and "per source set:" in text and "estimate" in text
+
+
+def test_the_transfer_matrix_heat_map_has_a_cell_per_pair_and_a_budget_selector():
+    from analysis_helpers import build_results
+
+    from paragrid.analysis.plots import matrix_rows, transfer_matrix
+    from paragrid.analysis.stats import significance_table
+    results, _ = build_results(targets=("synth-a", "synth-b", "synth-c"), para_sources=(), k=4,
+                               repeats=2, cross_budgets=(1, 2), max_epochs=10)
+    sig = significance_table(results)
+    rows = matrix_rows(sig)
+    assert len(rows) == 3 * 2 * 2 * 2  # ordered pairs x methods x budgets
+    fig = transfer_matrix(sig)
+    assert len(fig.data) == 2 * 2 and [t.visible for t in fig.data] == [True, True, False, False]
+    assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["budget 2", "budget 1"]
+    first = fig.data[0]
+    assert list(first.x) == ["synth-a", "synth-b", "synth-c"] and list(first.y) == list(first.x)
+    assert np.isnan(first.z[0][0]) and np.isfinite(first.z[0][1])   # no self-transfer on the diagonal
+    hover = first.customdata[1][0]
+    assert "− DNN" in hover and "p (" in hover and "all tests:" in hover
+    assert any(t.endswith("*") for row in first.text for t in row) or not rows["significant"].any()

@@ -23,6 +23,7 @@ from paragrid.analysis.report._analyse import Analysis, analyse
 from paragrid.analysis.report._dashboard import esc
 from paragrid.analysis.report._page import render_page, write_atomic
 from paragrid.analysis.report._views_header import header
+from paragrid.analysis.report._views_matrix import matrix
 from paragrid.analysis.report._views_tuning import tuning
 from paragrid.analysis.stats import (TEST_LABEL, check_test, comparison_tests, load_curves,
                                      load_results, summarise)
@@ -75,6 +76,9 @@ def write_report(rundir: Path, compare_paper: bool = False, alpha: float = 0.05,
         views_cells.forgetting(summary),
         tuning(rundir),
     ]
+    transfer = matrix(off, on, alpha)  # many corpora: after the cross-corpus table
+    if transfer is not None:
+        sections.insert(2, transfer)
     names = ", ".join(sorted(results["spec_name"].astype(str).unique())) \
         if "spec_name" in results else rundir.name
     page = render_page(

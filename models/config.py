@@ -30,6 +30,10 @@ INITS = ("glorot-uniform", "torch-default")
 #   per-epoch  max_epochs epochs whatever the budget (the paper's rule)
 #   matched    as many optimiser updates as the fold would get at the FULL budget (see epoch_caps)
 UPDATES = ("per-epoch", "matched")
+# The loss per row: "none" = the paper's unweighted cross-entropy (while UAR, the metric, weighs
+# classes equally); "balanced" = each class weighted n_f / (C_f n_{f,c}) on fold f's training
+# rows, so every class carries the same total weight (models/train.py: class_weights).
+CLASS_WEIGHTS = ("none", "balanced")
 
 # Dropout randomness: 16 random bits per unit (columns.draw_bits). One 64-bit word from the
 # fold's generator gives four units' bits, a quarter of the generator calls of one float uniform
@@ -102,8 +106,11 @@ class TrainSettings:
     curve_stride: int = 10
     weight_decay: float = 0.0
     updates: str = "per-epoch"
+    class_weights: str = "none"
 
     def __post_init__(self) -> None:
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise UserError(f"training.class_weights {self.class_weights!r} is unknown; use one of {list(CLASS_WEIGHTS)}")
         if self.updates not in UPDATES:
             raise UserError(f"training.updates {self.updates!r} is unknown; use one of {list(UPDATES)}")
         if self.optimizer not in OPTIMIZERS:

@@ -88,6 +88,7 @@ def result_rows(rec: TrialRecord, out, spec: Spec, spec_hash: str, hostname: str
             val_unit=rec.steps.val_unit[f] if rec.steps.val_unit else None,
             rng=out.rng,  # the random-stream kind (models/streams.py)
             speaker_confusion=rec.speaker_confusion[f] if rec.speaker_confusion else None,
+            class_weights=s.class_weights,
         ))
     return rows
 

@@ -18,7 +18,7 @@ from paragrid.grid.spec._model import (_NAME, DEFAULT_ARCHITECTURE, DEFAULT_TRAI
                                        Experiment,
                                        Resources, Spec, parse_source)
 from paragrid.grid.spec._search_space import parse_tune_block
-from paragrid.models.config import (ACTIVATIONS, INITS, METHODS, OPTIMIZERS, UPDATES, Architecture,
+from paragrid.models.config import (ACTIVATIONS, CLASS_WEIGHTS, INITS, METHODS, OPTIMIZERS, UPDATES, Architecture,
                                     TrainSettings)
 
 
@@ -232,6 +232,7 @@ def parse_training(tr: dict, where: str) -> TrainSettings:
     tr["curve_stride"] = _int(tr["curve_stride"], "training.curve_stride", where, 1)
     tr["weight_decay"] = float(_num(tr["weight_decay"], "training.weight_decay", where, 0.0))
     tr["updates"] = _one_of(tr["updates"], UPDATES, "training.updates", where)
+    tr["class_weights"] = _one_of(tr["class_weights"], CLASS_WEIGHTS, "training.class_weights", where)
     return _built(TrainSettings, tr, where)
 
 

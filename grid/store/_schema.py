@@ -83,6 +83,7 @@ class ResultRow:
     val_unit: str | None
     rng: str
     speaker_confusion: str | None  # JSON {speaker: confusion}: the speaker-level bootstrap's input
+    class_weights: str             # training.class_weights: none (the paper's) or balanced
 
 
 @dataclass(frozen=True)

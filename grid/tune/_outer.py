@@ -103,6 +103,7 @@ def run_outer_job(job: Job, ctx, device: str | None = None, node: str = "") -> d
         source_probe_uar_after=None, pack_id=f"nested.{job.corpus}.r{job.repeat}.f{job.test_fold}",
         pack_size=1, tune_trial=int(job.number), inner_val_uar=job.value,
         test_unit=None, val_unit=None, rng=out.rng, speaker_confusion=None,
+        class_weights=s.get("class_weights", "none"),
     )
     return vars(row)
 

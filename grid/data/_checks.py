@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from paragrid.errors import UserError
-from paragrid.grid.data._corpus import steps_for
+from paragrid.grid.data._corpus import fold_split, steps_for
+from paragrid.grid.data._files import overlapping_speakers
 from paragrid.grid.data._folds import FoldSteps
 from paragrid.grid.spec import LEAVE_ONE_OUT, Spec, expand_trials, parse_source
 
@@ -65,6 +66,8 @@ def validate_corpora(spec: Spec, corpora: dict) -> None:
     """
 
     needs = _needs(spec)
+    if spec.fold_scheme == "file":
+        _report_file_splits(spec, corpora)
     for need in needs:
         _check_classes(spec, corpora[need.corpus], need)
     if spec.fold_scheme == "speaker-stratified":
@@ -94,6 +97,24 @@ def validate_corpora(spec: Spec, corpora: dict) -> None:
             f"corpus '{name}' ({corpora[name].path}): {len(units)} of {spec.k} test {unit}s hold no "
             f"utterance of some '{spec.task}' class: {listed}; their step's UAR is the mean recall "
             f"over the classes they hold", FoldWarning, stacklevel=2)
+
+
+def _report_file_splits(spec: Spec, corpora: dict) -> None:
+    """fold_scheme file: each split's coverage, and speakers in both training and test of a step."""
+    for name in spec.corpora:
+        corpus = corpora[name]
+        split = fold_split(corpus, spec)
+        unknown = f"; {split.unknown} id(s) in the file are not in the corpus" if split.unknown else ""
+        warnings.warn(f"corpus '{name}' ({spec.fold_files[name]}): the published split places "
+                      f"{split.covered} of {corpus.n} utterances ({split.covered / corpus.n:.1%}) in "
+                      f"{split.k} folds; the rest are in no step{unknown}", FoldWarning, stacklevel=3)
+        steps = steps_for(corpus, spec, 0, spec.k - 2)
+        both = overlapping_speakers(steps, corpus.labels["speaker"])
+        if both:
+            listed = "; ".join(f"fold {split.names[i]}: {', '.join(s[:3])}" for i, s in both[:3])
+            warnings.warn(f"corpus '{name}' ({spec.fold_files[name]}): {len(both)} of {split.k} steps have "
+                          f"speakers in both training and test ({listed}): the split is not speaker-"
+                          f"independent, so its UAR is not a new-speaker UAR", FoldWarning, stacklevel=3)
 
 
 def _needs(spec: Spec) -> list[_Need]:

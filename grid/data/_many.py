@@ -106,9 +106,9 @@ def add_pooled(spec: Spec, corpora: dict[str, Corpus], trials: list[Trial]) -> d
         name = pooled_name(t.sources)
         if name in out:
             continue
-        if spec.fold_scheme in LEAVE_ONE_OUT:
+        if spec.fold_scheme in LEAVE_ONE_OUT or spec.fold_scheme == "file":
             raise UserError(f"spec {spec.origin}: ptft on {'+'.join(t.sources)} trains one model on the "
-                            f"pooled corpora, which {spec.fold_scheme} cannot split (k is one corpus's "
-                            f"number of units): use a k-fold fold_scheme or drop ptft for that source set")
+                            f"pooled corpora, which {spec.fold_scheme} cannot split (its folds are one "
+                            f"corpus's units or published lists): use a k-fold fold_scheme or drop ptft for that source set")
         out[name] = pool([corpora[parse_source(s)[1]] for s in t.sources])
     return out

@@ -21,6 +21,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -29,10 +30,10 @@ from paragrid.models.config import Architecture, TrainSettings
 
 # The leave-one-out schemes make k the number of speakers (sessions): grid/data/_checks.py.
 FOLD_SCHEMES = ("speaker-stratified", "speaker-independent", "leave-one-speaker-out",
-                "leave-one-session-out")
+                "leave-one-session-out", "file")
 # Leave-one-out schemes -> the label column whose values are the held-out units.
 LEAVE_ONE_OUT = {"leave-one-speaker-out": "speaker", "leave-one-session-out": "session"}
-SPEAKER_DISJOINT = ("speaker-independent", "leave-one-speaker-out", "leave-one-session-out")
+SPEAKER_DISJOINT = ("speaker-independent", "leave-one-speaker-out", "leave-one-session-out", "file")
 NORMALISATIONS = ("train", "corpus")
 
 DEFAULT_ARCHITECTURE = Architecture().to_dict()  # the paper's Table 1 (paragrid.models.config)
@@ -41,7 +42,7 @@ DEFAULT_TRAINING = TrainSettings().to_dict()
 GRID_KEYS = ("targets", "methods", "sources", "budgets")
 TOP_KEYS = ("name", "description", "corpora", "task", *GRID_KEYS, "experiments", "k", "repeats",
             "seed", "fold_scheme", "normalisation", "architecture", "training", "resources",
-            "storage", "max_failures", "tune", "classes")
+            "storage", "max_failures", "tune", "classes", "fold_files")
 # Source corpora that name no corpus but a set of them, resolved per target (grid/spec/_expand.py):
 # `other` (the one other corpus of two), `each-other` (one source set per other corpus: a
 # transfer matrix), `all-others` (every other corpus at once: one ProgNet column each, PT/FT
@@ -124,6 +125,8 @@ class Spec:
     # corpus lacking one is refused); "shared" = the classes every corpus holds. Utterances of
     # other classes are left out of every corpus (docs/PROTOCOL.md, many corpora).
     classes: tuple[str, ...] | str | None = None
+    # fold_scheme file: corpus name -> its published split (a CSV or a folder of JSONL lists)
+    fold_files: dict[str, str] = field(default_factory=dict)
     # Per-target settings from `--architecture` (paragrid.grid.spec); a target without an
     # entry uses `architecture` / `training` as written, with origin "spec".
     per_target: dict[str, "TargetSettings"] = field(default_factory=dict)
@@ -156,6 +159,8 @@ class Spec:
                    normalisation=self.normalisation, architecture=self.architecture.to_dict(),
                    training=self.training.to_dict(), resources=self.resources.to_dict(),
                    max_failures=self.max_failures)
+        if self.fold_files:
+            doc["fold_files"] = dict(self.fold_files)
         if self.classes is not None:
             doc["classes"] = self.classes if isinstance(self.classes, str) else list(self.classes)
         if self.storage is not None:
@@ -179,6 +184,8 @@ class Spec:
         for entry in doc.get("per_target", {}).values():
             entry.pop("file", None)
         doc["corpora"] = {name: fingerprints[name] for name in sorted(self.corpora)}
+        if self.fold_files:  # the split's content decides the numbers, not where the file lies
+            doc["fold_files"] = {name: _content_digest(path) for name, path in sorted(self.fold_files.items())}
         blob = json.dumps(doc, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -209,6 +216,15 @@ class Trial:
 
 
 # ----------------------------------------------------------------------------- validation
+
+def _content_digest(path: str) -> str:
+    p = Path(path)
+    files = sorted(p.glob("*.jsonl")) if p.is_dir() else [p]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
 
 def parse_source(name: str) -> tuple[str, str | None]:
     """'speaker' -> ('speaker', None); 'emotion@synth-b' -> ('emotion', 'synth-b')."""

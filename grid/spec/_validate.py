@@ -12,8 +12,9 @@ from typing import Any
 from paragrid.errors import UserError
 from paragrid.grid.spec._checks import (as_int as _int, as_list as _list, as_num as _num, as_str as _str,
                                         check_keys as _check_keys, one_of as _one_of)
-from paragrid.grid.spec._loo import leave_one_out_k, leave_one_out_repeats
+from paragrid.grid.spec._loo import fold_files_k, leave_one_out_k, leave_one_out_repeats
 from paragrid.grid.spec._model import (_NAME, DEFAULT_ARCHITECTURE, DEFAULT_TRAINING, FOLD_SCHEMES, GRID_KEYS,
+                                       LEAVE_ONE_OUT,
                                        NORMALISATIONS, REQUIRED, SPEAKER_DISJOINT, SPECIAL_CORPORA, TOP_KEYS,
                                        Experiment,
                                        Resources, Spec, parse_source)
@@ -145,7 +146,10 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
     spec["seed"] = _int(doc.get("seed", 0), "seed", where, 0)
     spec["fold_scheme"] = _one_of(doc.get("fold_scheme", "speaker-stratified"), FOLD_SCHEMES,
                                   "fold_scheme", where)
-    if spec["fold_scheme"] not in FOLD_SCHEMES[:2]:  # leave-one-out: k = number of units, 1 repeat
+    fold_files = _fold_files(doc, spec["fold_scheme"], corpora, base, features_dir, where)
+    if fold_files:  # published splits: k = the number of folds in the files
+        spec["k"] = fold_files_k(fold_files, doc.get("k"), where)
+    elif spec["fold_scheme"] in LEAVE_ONE_OUT:  # leave-one-out: k = number of units, 1 repeat
         spec["k"] = leave_one_out_k(spec["fold_scheme"], doc.get("k"), corpora, where)
         spec["repeats"] = leave_one_out_repeats(spec["fold_scheme"], doc.get("repeats"), where)
     spec["normalisation"] = _one_of(doc.get("normalisation", "train"), NORMALISATIONS,
@@ -189,12 +193,39 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
             experiments.append(_grid({**block, "_name": str(ename)}, defaults, spec, where,
                                      f"experiments.{ename}."))
 
+    if fold_files and any(b != spec["k"] - 2 for e in experiments for b in e.budgets):
+        raise UserError(f"{where}: fold_scheme file trains on the published training lists: budgets must "
+                        f"be [all] (fold budgets need the k-fold schemes)")
     return Spec(name=name, origin=origin, corpora=corpora, task=spec["task"], classes=_classes(doc, where),
+                fold_files=fold_files,
                 experiments=tuple(experiments), k=spec["k"], repeats=spec["repeats"],
                 seed=spec["seed"], fold_scheme=spec["fold_scheme"],
                 normalisation=spec["normalisation"], architecture=arch, training=tr,
                 resources=Resources(**res), storage=storage, max_failures=max_failures,
                 description=description.strip())
+
+
+def _fold_files(doc: dict, scheme: str, corpora: dict, base: Path, features_dir: Path | None,
+                where: str) -> dict[str, str]:
+    """`fold_files: {corpus: CSV or JSONL folder}`, required exactly under fold_scheme file."""
+    given = doc.get("fold_files")
+    if scheme != "file":
+        if given is not None:
+            raise UserError(f"{where}: fold_files is read only under fold_scheme: file")
+        return {}
+    if not isinstance(given, dict) or set(given) != set(corpora):
+        raise UserError(f"{where}: fold_scheme file needs fold_files naming a split for every corpus "
+                        f"({', '.join(corpora)}): a CSV utterance_id,fold or a folder of EmoBox JSONL lists")
+    out = {}
+    for name, raw in given.items():
+        p = Path(_str(raw, f"fold_files.{name}", where)).expanduser()
+        found = [c for c in ([p] if p.is_absolute() else [base / p] + ([features_dir / p] if features_dir else []))
+                 if c.exists()]
+        if not found:
+            raise UserError(f"{where}: fold_files.{name}: {p} not found (relative paths are read from the "
+                            f"spec's folder or --features-dir)")
+        out[name] = str(found[0].resolve())
+    return out
 
 
 def _classes(doc: dict, where: str) -> tuple[str, ...] | str | None:

@@ -27,7 +27,7 @@ from scale_probe import training_seconds
 def parse_args(argv=None):
     ap = benchlib.parser(__doc__)
     ap.add_argument("--workdir", default="/tmp/paragrid-matrix-scale")
-    ap.add_argument("--utterances", type=int, default=300, help="utterances per synthetic corpus")
+    ap.add_argument("--utterances", type=int, default=600, help="utterances per synthetic corpus")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=2)
     return ap.parse_args(argv)

@@ -38,7 +38,8 @@ def features(workdir: Path, utterances: int) -> Path:
     from paragrid.features.extract import extract_features
     from paragrid.features.synth import write_corpora
 
-    corpora, feats = workdir / "corpora", workdir / "features"
+    # keyed on the size: corpora cached from a run at another --utterances must not be reused
+    corpora, feats = workdir / f"corpora-{utterances}", workdir / f"features-{utterances}"
     feats.mkdir(parents=True, exist_ok=True)
     names = [f"synth-{c}" for c in "abcd"]
     if not all((corpora / c / "manifest.csv").exists() for c in names):

@@ -33,6 +33,10 @@ UPDATES = ("per-epoch", "matched")
 # float32 matmuls on CUDA: exact fp32, or TF32 tensor cores (faster on Ampere and newer; numbers
 # differ slightly, so it is opt-in and recorded). No effect on the CPU.
 PRECISIONS = ("fp32", "tf32")
+# The loss per row: "none" = the paper's unweighted cross-entropy (while UAR, the metric, weighs
+# classes equally); "balanced" = each class weighted n_f / (C_f n_{f,c}) on fold f's training
+# rows, so every class carries the same total weight (models/train.py: class_weights).
+CLASS_WEIGHTS = ("none", "balanced")
 
 # Dropout randomness: 16 random bits per unit (columns.draw_bits). One 64-bit word from the
 # fold's generator gives four units' bits, a quarter of the generator calls of one float uniform
@@ -106,10 +110,13 @@ class TrainSettings:
     weight_decay: float = 0.0
     updates: str = "per-epoch"
     precision: str = "fp32"
+    class_weights: str = "none"
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise UserError(f"training.precision {self.precision!r} is unknown; use one of {list(PRECISIONS)}")
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise UserError(f"training.class_weights {self.class_weights!r} is unknown; use one of {list(CLASS_WEIGHTS)}")
         if self.updates not in UPDATES:
             raise UserError(f"training.updates {self.updates!r} is unknown; use one of {list(UPDATES)}")
         if self.optimizer not in OPTIMIZERS:

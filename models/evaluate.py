@@ -59,10 +59,18 @@ def predict(model: StackedModel, x, mask, *, chunk_rows: int | None = 8192) -> n
 def evaluate(model: StackedModel, x, y, mask, *, chunk_rows: int | None = 8192) -> tuple[np.ndarray, np.ndarray]:
     """UAR (F,) and confusion (F, C, C) of each fold over ALL its rows in mask (one number per
     utterance set, whatever the chunking)."""
+    uar, cms, _ = evaluate_with_predictions(model, x, y, mask, chunk_rows=chunk_rows)
+    return uar, cms
+
+
+def evaluate_with_predictions(model: StackedModel, x, y, mask, *, chunk_rows: int | None = 8192
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`evaluate` plus the (F, N) predicted class ids it scored (-1 outside mask), from which
+    the results' per-speaker confusions (the speaker-level bootstrap's input) are counted."""
     pred = predict(model, x, mask, chunk_rows=chunk_rows)
     y = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
     cms = np.stack([confusion(y[mask[f]], pred[f][mask[f]], model.n_classes) for f in range(len(pred))])
-    return np.array([uar_from_confusion(cm) for cm in cms]), cms
+    return np.array([uar_from_confusion(cm) for cm in cms]), cms, pred
 
 
 def warn_single_class(cms: np.ndarray, class_names: Sequence[str] | None, folds: Sequence[int],

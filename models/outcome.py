@@ -38,6 +38,7 @@ class FoldOutcome:
     seeds: np.ndarray | None = None            # (F,) the seed of each fold-model's streams
     fold_ids: np.ndarray | None = None         # (F,) its fold id within its trial
     rng: str = "generator"                     # the random streams used (streams.py)
+    test_pred: np.ndarray | None = None        # (F, N) int16 predicted class per test row, -1 elsewhere
 
     @property
     def n_folds(self) -> int:
@@ -61,7 +62,8 @@ class FoldOutcome:
                        val_uar=take(self.val_uar), best_epoch=take(self.best_epoch), epochs_run=take(self.epochs_run),
                        confusion=take(self.confusion), curves=c, n_train=take(self.n_train), n_val=take(self.n_val),
                        n_test=take(self.n_test), epoch_cap=take(self.epoch_cap),
-                       optimizer_steps=take(self.optimizer_steps), seeds=take(self.seeds), fold_ids=take(self.fold_ids))
+                       optimizer_steps=take(self.optimizer_steps), seeds=take(self.seeds), fold_ids=take(self.fold_ids),
+                       test_pred=take(self.test_pred))
 
 
 def curves_frame(records: list[tuple[np.ndarray, int, np.ndarray]]) -> pd.DataFrame:

@@ -45,7 +45,7 @@ from paragrid.errors import UserError
 from paragrid.models.active import ActiveFolds, SourceCache
 from paragrid.models.config import METHODS, Architecture, TrainSettings
 from paragrid.models.data import Data, FoldData, gather, prepare, resolve_device, upload
-from paragrid.models.evaluate import evaluate, warn_single_class
+from paragrid.models.evaluate import evaluate_with_predictions, warn_single_class
 from paragrid.models.nets import StackedModel, build_model, check_sources, forward
 from paragrid.models.options import BatchHook, Pack, Run
 from paragrid.models.outcome import FoldOutcome, curves_frame
@@ -116,17 +116,30 @@ def finish(model: StackedModel, d: Data, device: torch.device, t0: float, curves
     best_epoch, epochs_run, epoch_cap and optimizer_steps, (F,) each; the pack's keys and the
     random streams' kind are read from the model's meta."""
     seeds, fold_ids = (np.asarray(model.meta[k], dtype=np.int64) for k in ("seeds", "fold_ids"))
-    uar, cms = evaluate(model, d.x, d.y, d.test)
+    uar, cms, pred = evaluate_with_predictions(model, d.x, d.y, d.test)
     warn_single_class(cms, model.class_names, fold_ids, seeds if len(set(seeds.tolist())) > 1 else None)
     ints = {k: np.asarray(v, dtype=np.int64) for k, v in per_fold.items() if k != "val_uar"}
     return FoldOutcome(model=model, test_uar=uar, val_uar=np.asarray(per_fold["val_uar"], dtype=float),
                        confusion=cms, curves=curves, device=str(device), n_train=d.train.sum(1), n_val=d.val.sum(1),
                        n_test=d.test.sum(1), wall_s=time.perf_counter() - t0, seeds=seeds, fold_ids=fold_ids,
-                       rng=model.meta["rng"], **ints)
+                       rng=model.meta["rng"], test_pred=pred.astype(np.int16), **ints)
+
+
+def class_weights(settings: TrainSettings, d: Data) -> torch.Tensor | None:
+    """(F, C) loss weight of a training row of class c in fold f under `balanced`:
+    n_f / (C_f * n_{f,c}) over fold f's training rows (C_f: classes it holds; 0 for a class it
+    lacks), the weights of scikit-learn's `balanced`; None for the paper's unweighted loss."""
+    if settings.class_weights == "none":
+        return None
+    y = d.y.cpu().numpy()                                                       # host, before training
+    counts = d.train.astype(np.float64) @ np.eye(d.n_classes)[y]               # (F, C)
+    held = np.maximum((counts > 0).sum(1, keepdims=True), 1)
+    w = np.where(counts > 0, counts.sum(1, keepdims=True) / (held * np.maximum(counts, 1)), 0.0)
+    return upload(w.astype(np.float32), d.y.device)
 
 
 def _train_epoch(a: ActiveFolds, d: Data, epoch: int, on_batch: BatchHook | None,
-                 cache: SourceCache | None) -> torch.Tensor:
+                 cache: SourceCache | None, weights: torch.Tensor | None = None) -> torch.Tensor:
     """One pass over every active fold's training rows; returns each fold's summed training loss.
 
     No host-device synchronisation inside: batch sizes, optimiser coefficients and loss weights
@@ -141,6 +154,8 @@ def _train_epoch(a: ActiveFolds, d: Data, epoch: int, on_batch: BatchHook | None
         keep = a.dropout_masks(n_real[s]) if a.model.arch.dropout > 0 else None
         logits = forward(a.model, xe[:, s], keep, cache.rows(a.fold_t, rows[:, s]) if cache else None)
         ce = F.cross_entropy(logits.flatten(0, 1), ye[:, s].flatten(), reduction="none").view(valid[:, s].shape)
+        if weights is not None:  # training.class_weights: balanced
+            ce = ce * torch.gather(weights.index_select(0, a.fold_t), 1, ye[:, s])
         ce_sum = torch.where(valid[:, s], ce, 0.0).sum(1)  # padding rows contribute nothing
         # Folds share no weights, so the gradient of this sum w.r.t. fold f's weights is the
         # gradient of fold f's own mean loss over its real rows in this batch.
@@ -191,6 +206,7 @@ def _train_folds(data: FoldData, arch: Architecture, settings: TrainSettings, me
     device = resolve_device(run.device)
     with _sync_allowed(device):
         d = prepare(data, device)
+        weights = class_weights(settings, d)
         pack = pack.resolved(d.n_folds)
         srcs = checked_sources(method, arch, d, sources, device)
         init = build_model(method, arch, d.n_in, d.n_classes, srcs, pack.seeds, pack.fold_ids).to(device)
@@ -209,7 +225,7 @@ def _train_folds(data: FoldData, arch: Architecture, settings: TrainSettings, me
     records: list[tuple[np.ndarray, int, torch.Tensor]] = []  # (folds, epoch, (3, F) loss/val/test)
 
     for epoch in range(1, int(caps.max()) + 1):
-        loss_sum = _train_epoch(a, d, epoch, run.on_batch, cache)
+        loss_sum = _train_epoch(a, d, epoch, run.on_batch, cache, weights)
 
         # -- validation and model selection (test rows play no part)
         val = a.val_uar(cache)

@@ -15,6 +15,7 @@ from pathlib import Path
 from paragrid.api import run
 from paragrid.demo import run_demo
 from paragrid.errors import UserError
+from paragrid.grid.spec import load_spec
 
 FORMATS = ["manifest", "iemocap", "msp-improv", "ravdess", "crema-d", "emodb"]
 
@@ -28,6 +29,7 @@ def _cmd_synth(args: argparse.Namespace) -> None:
         n_speakers=args.speakers,
         n_utterances=args.utterances,
         jobs=args.jobs,
+        n_corpora=args.corpora,
     )
     for path in paths:
         print(f"wrote {path}")
@@ -65,6 +67,14 @@ def _cmd_features(args: argparse.Namespace) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
+    if args.dry_run:
+        from paragrid.grid.run import dry_run  # heavy: ray, torch
+        plan = dry_run(load_spec(args.spec, architecture=args.architecture, features_dir=args.features_dir),
+                       storage=args.storage)
+        print(plan.to_json() if args.json else "\n".join(plan.lines()))
+        return
+    if args.json:
+        raise UserError("--json goes with --dry-run (paragrid run SPEC --dry-run --json)")
     run(args.spec, storage=args.storage, address=args.address, verbose=args.verbose,
         architecture=args.architecture, features_dir=args.features_dir, track=args.track,
         replace=args.replace)
@@ -103,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speakers", type=int, default=None, help="speakers per corpus")
     p.add_argument("--utterances", type=int, default=None, help="utterances per corpus")
     p.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--corpora", type=int, default=2,
+                   help="number of corpora: synth-a, synth-b, then synth-c.. (other voices, channels, label balance)")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("features", help="extract openSMILE functionals (eGeMAPS, ComParE, ...) or "
@@ -161,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "the earlier run is kept)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show Ray's own output (otherwise it goes to RUNDIR/logs/ray-console.log)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (trials per stage, method, target, source set; units; the "
+                        "estimate) and exit without running anything")
+    p.add_argument("--json", action="store_true", help="with --dry-run: one JSON object")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="statistics, tables and the HTML dashboard of a run")

@@ -22,7 +22,7 @@ from paragrid.analysis.report import write_report
 
 pytestmark = pytest.mark.browser
 
-VIEWS = ["overview", "crosscorpus", "checks", "curves", "significance", "differences",
+VIEWS = ["overview", "crosscorpus", "matrix", "checks", "curves", "significance", "differences",
          "confusion", "forgetting", "tuning"]
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 SELECT = "confusion-synth-a-emotion-spec-architecture"
@@ -134,6 +134,10 @@ def test_dashboard_renders_every_view(tmp_path):
     overview = dom[dom.find('<section id="overview">'):dom.find('<section id="crosscorpus">')]
     assert overview.count('class="updatemenu-button"') >= 3
     assert "zoom to the data (magnifies differences)" in overview
+    # the transfer matrix: a heat map per method with a budget selector and its marks
+    matrix = dom[dom.find('<section id="matrix">'):dom.find('<section id="checks">')]
+    assert matrix.count("heatmaplayer") >= 1 and matrix.count('class="main-svg"') >= 2
+    assert "budget 2" in matrix and "updatemenu-header" in matrix   # the budget dropdown
 
     # The Holm switch and the budget selector, set from the address as a click would set them.
     holm = subprocess.run(_command(binary, tmp_path / "p3", "--virtual-time-budget=5000",

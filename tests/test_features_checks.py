@@ -81,13 +81,13 @@ def test_one_class_left_is_an_error_naming_labels_found_and_the_label_map_fix(tm
 
 def test_one_class_left_with_a_user_map_names_the_map_file(tmp_path):
     path = tmp_path / "map.yaml"
-    path.write_text("W: angry\nN: ~\nJoy: happy\n")
+    path.write_text("W: angry\nN: ~\nF: drop\nT: ~\nJoy: happy\n")
     root = tmp_path / "emodb"
     make_emodb_tree(root)
     with pytest.raises(UserError) as info:
         load_corpus(root, "emodb", label_map=path)
     msg = str(info.value)
-    assert f"only 1 class of the label set (angry, happy) is left after label map {path} (angry=4)" in msg
+    assert f"only 1 class of the label set (angry, happy) is left after the default emodb map extended by label map {path} (angry=4)" in msg
     assert f"add to {path} one `raw label: class` line per label to keep" in msg
     assert "(e.g. `fear: <class>`)" in msg  # a code's meaning works as a key (A is fear)
     assert "boredom (L)=4" in msg  # coded labels by their meaning here too

@@ -276,3 +276,23 @@ def test_fold_steps_rejects_a_validation_fold_equal_to_its_step():
     custom = fold_steps(fold, 5, val_fold=np.array([2, 3, 4, 0, 1]))
     np.testing.assert_array_equal(custom.val[0], fold == 2)
     assert custom.train_folds[0] == (1, 3, 4) and custom.test_unit == ()
+
+
+@pytest.mark.parametrize("seed", [0, 3, 17])
+def test_fold_budgets_nest_one_inside_two_inside_four_inside_eight(seed):
+    k = 10
+    fold = np.arange(300) % k
+    by_budget = {b: fold_steps(fold, k, budget=b, seed=seed) for b in (1, 2, 4, 8)}
+    for i in range(k):
+        chosen = [set(by_budget[b].train_folds[i]) for b in (1, 2, 4, 8)]
+        assert [len(c) for c in chosen] == [1, 2, 4, 8]
+        assert chosen[0] <= chosen[1] <= chosen[2] <= chosen[3]
+        # the masks nest too: every budget-b training utterance trains at 2b
+        for small, big in zip((1, 2, 4), (2, 4, 8)):
+            assert not (by_budget[small].train[i] & ~by_budget[big].train[i]).any()
+    # leave-one-out budgets nest the same way
+    speakers = np.repeat(np.arange(12), 5)
+    loo = {b: leave_one_out_steps(speakers, seed=seed, budget=b) for b in (1, 2, 4, 8)}
+    for i in range(12):
+        assert (set(loo[1].train_folds[i]) <= set(loo[2].train_folds[i])
+                <= set(loo[4].train_folds[i]) <= set(loo[8].train_folds[i]))

@@ -300,12 +300,14 @@ def test_yaml_label_map_to_another_label_set(trees, tmp_path, capsys):
     assert dict(zip(df["utterance_id"], df["emotion"])) == expected
     err = capsys.readouterr().err
     assert "no agreement (xxx)=3" in err and "surprise (sur)=1" in err
-    assert df.attrs["label_map"] == f"label map {path}"
+    assert df.attrs["label_map"] == f"the default iemocap map extended by label map {path}"
 
 
 def test_dict_and_json_label_maps_accept_documented_names(trees, tmp_path, capsys):
     # EmoDB letters by their English names: anger (W), sadness (T), happiness (F), boredom (L).
-    valence = {"anger": "negative", "sadness": "negative", "happiness": "positive", "L": "neutral"}
+    # The map extends the default one, so N (neutral) is dropped to leave boredom as "neutral".
+    valence = {"anger": "negative", "sadness": "negative", "happiness": "positive", "L": "neutral",
+               "N": "drop"}
     df = load_corpus(trees["emodb"]["root"], "emodb", label_map=valence)
     assert df["emotion"].value_counts().to_dict() == {"negative": 8, "positive": 4, "neutral": 4}
     path = tmp_path / "valence.json"
@@ -332,7 +334,7 @@ def test_bad_label_map_files_name_the_file(trees, tmp_path, content, message):
 
 def test_empty_result_after_label_map_lists_labels_seen(trees, tmp_path):
     path = tmp_path / "map.yaml"
-    path.write_text("joy: happy\n")
+    path.write_text("joy: happy\nW: drop\nF: drop\nT: drop\nN: drop\n")
     with pytest.raises(UserError, match=r"labels seen: .*anger \(W\)=4") as info:
         load_corpus(trees["emodb"]["root"], "emodb", label_map=path)
     assert str(path) in str(info.value)
@@ -367,7 +369,7 @@ def test_missing_source_and_unknown_format(tmp_path):
 def test_manifest_missing_columns_are_named(tmp_path):
     csv = tmp_path / "m.csv"
     csv.write_text("path,emotion\na.wav,sad\n")
-    match = rf"manifest {_q(csv)} lacks the column\(s\) speaker, gender"
+    match = rf"manifest {_q(csv)} lacks the column\(s\) speaker: a manifest needs path, speaker, emotion"
     with pytest.raises(UserError, match=match):
         load_corpus(csv, "manifest")
 
@@ -447,3 +449,38 @@ def test_cli_reaches_the_loader(trees, tmp_path, capsys):
                  "--out", str(tmp_path / "x.parquet")])
     assert code == 2
     assert "error: corpus folder" in capsys.readouterr().err
+
+
+def test_a_user_label_map_extends_the_default_and_drop_removes_a_label(trees, tmp_path):
+    # One line adds calm to the four default classes; `drop` removes a default one by its name.
+    path = tmp_path / "calm.yaml"
+    path.write_text("calm: neutral\n")
+    df = load_corpus(trees["ravdess"]["root"], "ravdess", label_map=path)
+    assert set(df["emotion"]) == {"angry", "happy", "neutral", "sad"}
+    assert (df["emotion"] == "neutral").sum() == 8  # 4 neutral + 4 calm
+    path.write_text("calm: neutral\nsad: drop\n")
+    dropped = load_corpus(trees["ravdess"]["root"], "ravdess", label_map=path)
+    assert set(dropped["emotion"]) == {"angry", "happy", "neutral"}
+    # a documented name overrides the default entry of its code (EmoDB W is anger)
+    emodb = load_corpus(trees["emodb"]["root"], "emodb", label_map={"anger": "drop"})
+    assert set(emodb["emotion"]) == {"happy", "neutral", "sad"}
+
+
+def test_a_manifest_without_gender_loads_with_gender_unknown(tmp_path):
+    # A release that names no gender (6 speakers, angry/calm/happy/sad): no gender column at all,
+    # or the value `unknown`; calm is added to the default map with one line.
+    lines = ["path,speaker,emotion"]
+    for s in range(6):
+        for i, label in enumerate(["angry", "calm", "happy", "sad"]):
+            write_wav(tmp_path / f"s{s}_{i}.wav", seed=s * 10 + i)
+            lines.append(f"s{s}_{i}.wav,spk{s},{label}")
+    csv = tmp_path / "manifest.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    df = load_corpus(csv, "manifest", label_map={"calm": "neutral"})
+    assert set(df["gender"]) == {"unknown"} and len(df) == 24
+    assert set(df["emotion"]) == {"angry", "happy", "neutral", "sad"}
+    validate_manifest(df, "test")
+    path, speaker, emotion = zip(*(line.split(",") for line in lines[1:]))
+    csv.write_text("path,speaker,gender,emotion\n" + "\n".join(
+        f"{p},{s},unknown,{e}" for p, s, e in zip(path, speaker, emotion)) + "\n")
+    assert set(load_corpus(csv, "manifest", label_map={"calm": "neutral"})["gender"]) == {"unknown"}

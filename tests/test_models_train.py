@@ -2,6 +2,7 @@
 
 import logging
 import math
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -370,3 +371,30 @@ def test_cuda_vectorised_equals_cuda_reference(sources):
     assert o.device.startswith("cuda") and o.model.device.type == "cuda"
     o.model, r.model = o.model.to("cpu"), r.model.to("cpu")
     assert_same_outcome(o, r, atol=1e-4)
+
+
+def test_balanced_class_weights_follow_the_formula_and_change_training():
+    from paragrid.models.data import prepare
+    from paragrid.models.train import class_weights
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 30 + [1] * 10 + [2] * 20)
+    x = rng.standard_normal((60, 3)) + y[:, None] * 0.3
+    train = np.zeros((2, 60), dtype=bool)
+    train[0, :40] = True                      # fold 0: 30 of class 0, 10 of class 1, none of 2
+    train[1, 10:40] = True                    # fold 1: 20 of class 0, 10 of class 1
+    val = np.zeros_like(train)
+    val[:, 40:50] = True
+    test = np.zeros_like(train)
+    test[:, 50:] = True
+    data = FoldData(x=x, y=y, train=train, val=val, test=test, n_classes=3)
+    d = prepare(data, torch.device("cpu"))
+    assert class_weights(TrainSettings(), d) is None
+    w = class_weights(TrainSettings(class_weights="balanced"), d).numpy()
+    np.testing.assert_allclose(w[0], [40 / (2 * 30), 40 / (2 * 10), 0.0], rtol=1e-6)
+    np.testing.assert_allclose(w[1], [30 / (2 * 20), 30 / (2 * 10), 0.0], rtol=1e-6)
+    arch = Architecture(layers=1, width=4, dropout=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # three epochs may predict one class
+        plain = train_folds(data, arch, TrainSettings(max_epochs=3, batch_size=8))
+        weighted = train_folds(data, arch, TrainSettings(max_epochs=3, batch_size=8, class_weights="balanced"))
+    assert not np.allclose(plain.curves.train_loss, weighted.curves.train_loss)

@@ -177,3 +177,22 @@ def test_cli_synth(tmp_path, capsys):
     assert str(tmp_path / "synth-a" / "manifest.csv") in printed
     assert len(list((tmp_path / "synth-b" / "wav").glob("*.wav"))) == 4
     assert main(["synth", str(tmp_path), "--speakers", "1"]) == 2
+
+
+def test_cli_synth_makes_n_corpora_with_their_own_voices_channels_and_balance(tmp_path, capsys):
+    from paragrid.features.synth import many_configs
+    configs = many_configs(4)
+    assert [c.name for c in configs] == ["synth-a", "synth-b", "synth-c", "synth-d"]
+    assert configs[:2] == default_configs()  # the first two are the built-in pair
+    assert len({c.index for c in configs}) == 4  # own seed streams: own speakers and "culture"
+    assert len({c.channel for c in configs}) == 4
+    assert len({tuple(c.emotion_weights.values()) for c in configs}) == 4
+    assert many_configs(3)[2] == configs[2]  # synth-c does not depend on N
+    rc = main(["synth", str(tmp_path), "--corpora", "4", "--speakers", "2", "--utterances", "4",
+               "--jobs", "1"])
+    assert rc == 0
+    printed = capsys.readouterr().out.split()
+    assert str(tmp_path / "synth-d" / "manifest.csv") in printed
+    speakers = [set(pd.read_csv(tmp_path / f"synth-{x}" / "manifest.csv")["speaker"]) for x in "abcd"]
+    assert all(not (s & t) for i, s in enumerate(speakers) for t in speakers[i + 1:])
+    assert main(["synth", str(tmp_path), "--corpora", "1"]) == 2

@@ -305,3 +305,14 @@ def test_leave_one_session_out_without_a_session_column_says_where_it_comes_from
         load_spec(_loo_spec(tmp_path, {"a": a}, scheme="leave-one-session-out"))
     msg = _one_line(err, a)
     assert "needs a 'session' column" in msg and "iemocap and msp-improv loaders record it" in msg
+
+
+def test_a_corpus_without_gender_serves_every_source_but_gender(tmp_path):
+    no_gender = {f"S{s}": ("unknown", "x", FOUR * 2) for s in range(4)}
+    a = write_corpus(tmp_path / "a.parquet", no_gender)
+    check(spec_file(tmp_path, {"a": a}, sources=[["speaker"]]))  # passes: no gender needed
+    with pytest.raises(UserError) as err:
+        check(spec_file(tmp_path, {"a": a}))
+    msg = _one_line(err, a)
+    assert "corpus 'a'" in msg and "lacks gender for 32 of 32 utterances" in msg
+    assert "drop the gender source" in msg

@@ -2,6 +2,7 @@
 
 The same builders as the page, for one Holm setting, so a figure in a notebook and on the page
 cannot differ. Names: `table2_bars`, `budget_curves`, `pvalues`, `best_epochs`, `forgetting`,
+`transfer_matrix`,
 and per group `learning_curves: <target (task) · origin>`, `differences: <…>`,
 `confusion: <target (task) · origin> · budget <b>`. A figure the run has no data for is absent.
 """
@@ -13,7 +14,7 @@ import plotly.graph_objects as go
 
 from paragrid.analysis.plots import (best_epoch_positions, budget_curves, confusion_matrices,
                                      forgetting, learning_curves, paired_differences, pvalue_dots,
-                                     table2_bars)
+                                     table2_bars, transfer_matrix)
 from paragrid.analysis.report._analyse import analyse
 from paragrid.analysis.report._tables import table2_columns
 from paragrid.analysis.stats import complete_curves, summarise, with_feature_set, with_origin
@@ -33,6 +34,7 @@ def report_figures(results: pd.DataFrame, curves: pd.DataFrame | None = None, *,
         "pvalues": pvalue_dots(a.sig, alpha) if not a.sig.empty else None,
         "best_epochs": best_epoch_positions(results),
         "forgetting": forgetting(summary),
+        "transfer_matrix": transfer_matrix(a.sig, alpha),
     }
     figs.update({f"learning_curves: {k}": f for k, f in learning_curves(curves)})
     figs.update({f"differences: {k}": f for k, f in paired_differences(a.sig)})

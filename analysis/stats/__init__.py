@@ -14,6 +14,8 @@ Everything here works on pandas tables and plain values (no Plotly, no HTML);
 * the tests: `calibrated_t_test`, `corrected_t_test`, `naive_t_test`, `paired_t_test`,
   `wilcoxon_test`, `run_test`, `TestResult`, `holm`, `repeat_mean_std`, and their names
   (`TESTS`, `MARKER_TESTS`, `DESIGN_TEST`, `UNIT_TESTS`, `CALIBRATED_DF`, `TEST_LABEL`, `TEST_SHORT`)
+* speaker-level bootstrap CIs of paired differences: `speaker_bootstrap`, `paired_bootstrap`,
+  `uar_under_draws` (the significance table's `ci_low` / `ci_high`)
 * significance: `significance_table`, `comparison_tests`, `decide`, `markers`, `pair_folds`,
   `check_test`
 * fold designs: `Design`, `design_of`, `design_note`, `marker_test`, `table_test`
@@ -24,6 +26,7 @@ Everything here works on pandas tables and plain values (no Plotly, no HTML);
 * number formats: `fmt_p`, `fmt_num`, `fmt_measured`
 """
 
+from paragrid.analysis.stats._bootstrap import paired_bootstrap, speaker_bootstrap, uar_under_draws
 from paragrid.analysis.stats._cells import (CELL, ORIGIN_UNKNOWN, Cell, cell_of,
                                             cross_corpus_source, direction_label, method_label,
                                             method_rank, origin_label, origin_rank, source_rank,
@@ -53,6 +56,8 @@ __all__ = [
     "method_label", "method_rank", "origin_label", "origin_rank", "source_rank", "sources_key",
     # summary
     "summarise",
+    # speaker-level bootstrap intervals
+    "paired_bootstrap", "speaker_bootstrap", "uar_under_draws",
     # the tests
     "calibrated_t_test", "corrected_t_test", "naive_t_test", "paired_t_test", "wilcoxon_test",
     "run_test", "TestResult", "holm", "repeat_mean_std",

@@ -27,6 +27,8 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from paragrid.analysis.stats._bootstrap import LEVEL as BOOTSTRAP_LEVEL
+from paragrid.analysis.stats._bootstrap import paired_bootstrap
 from paragrid.analysis.stats._cells import CELL as CELL_COLUMNS
 from paragrid.analysis.stats._cells import (Cell, cell_kind, cell_of, comparison_cells,
                                             method_rank, sources_key)
@@ -187,7 +189,11 @@ def comparison_tests(results: pd.DataFrame, test: str = DESIGN_TEST, unit_test: 
     for a, b in comparisons(results):
         ra, rb = by_cell.get(a, empty), by_cell.get(b, empty)
         paired = _pair(ra, rb, a, b, source_name)
-        records.append(_record(a, b, paired, ra if len(ra) else rb, test, unit_test))
+        rec = _record(a, b, paired, ra if len(ra) else rb, test, unit_test)
+        # beside the t-tests: the speaker-level bootstrap CI of the same paired difference
+        rec["ci_low"], rec["ci_high"] = paired_bootstrap(ra, rb)
+        rec["ci_level"] = BOOTSTRAP_LEVEL
+        records.append(rec)
     df = pd.DataFrame.from_records(records)
     if not df.empty:
         df["p"] = [r[f"p_{t}"] for t, (_, r) in zip(df["test"], df.iterrows())]

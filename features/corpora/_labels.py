@@ -6,8 +6,11 @@ mapping raw label -> class. Anything the map does not name is dropped, and the l
 count per dropped label, so a typo in a map shows up as a large drop count instead of a silent
 shrink of the corpus.
 
-A user map (a YAML/JSON file or a dict) *replaces* the default map of the format; it may map to
-any label set. A value of null (YAML `~`, JSON `null`) or "" drops that label explicitly.
+A user map (a YAML/JSON file or a dict) *extends* the default map of the format: its lines
+override the default's for the labels they name (by code or documented name) and add the
+others, so adding `calm: neutral` to the four default classes is one line. A value `drop`, null
+(YAML `~`, JSON `null`) or "" drops that label explicitly; mapping to another label set (arousal,
+valence) means naming, or dropping, every default label too.
 Keys match case-insensitively, against the raw code or one of its documented names
 (`DEFAULT_ALIASES`), so `{anger: angry}` works for EmoDB's `W` and `{5: angry}` for RAVDESS `05`.
 
@@ -122,7 +125,8 @@ def _normalise(mapping: dict, origin: str) -> dict[str, str | None]:
                 f"{origin}: the value of {key!r} must be one class name (or null to drop), "
                 f"not {type(value).__name__}"
             )
-        cls = None if value is None or str(value).strip() == "" else str(value).strip()
+        cls = (None if value is None or str(value).strip() == "" or str(value).strip().casefold() == "drop"
+               else str(value).strip())
         folded = str(key).strip().casefold()
         if folded in table and table[folded] != cls:
             raise UserError(
@@ -152,13 +156,31 @@ def _read_map_file(path: Path) -> dict:
     return data
 
 
+def _extend(fmt: str, user: dict[str, str | None]) -> dict[str, str | None]:
+    """The format's default table with the user's lines on top.
+
+    A user key may name a default label by its code or by a documented name (`anger` for EmoDB
+    `W`); the default entry it overrides is removed, so the user's line is the only one that
+    decides that label whichever name `LabelMap.lookup` meets first.
+    """
+    names = {code.casefold(): {code.casefold(), *(a.casefold() for a in aliases)}
+             for code, aliases in DEFAULT_ALIASES.get(fmt, {}).items()}
+    table = _normalise(DEFAULT_MAPS[fmt], f"default {fmt} map")
+    for key in user:
+        for code in [c for c in table if c == key or key in names.get(c, ())]:
+            del table[code]
+    table.update(user)
+    return table
+
+
 def resolve_label_map(label_map: str | Path | dict | None, fmt: str) -> LabelMap:
-    """The label map to apply: the format's default, or the user's (a file path or a dict)."""
+    """The label map to apply: the format's default, extended by the user's (a file or a dict)."""
     if label_map is None:
         return LabelMap(_normalise(DEFAULT_MAPS[fmt], f"default {fmt} map"),
                         f"the default {fmt} map")
     if isinstance(label_map, dict):
-        return LabelMap(_normalise(label_map, "the given label map"), "the given label map")
+        return LabelMap(_extend(fmt, _normalise(label_map, "the given label map")),
+                        f"the default {fmt} map extended by the given label map")
     path = Path(label_map).expanduser().absolute()
-    table = _normalise(_read_map_file(path), f"label map {path}")
-    return LabelMap(table, f"label map {path}", from_file=path)
+    table = _extend(fmt, _normalise(_read_map_file(path), f"label map {path}"))
+    return LabelMap(table, f"the default {fmt} map extended by label map {path}", from_file=path)

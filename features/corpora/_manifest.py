@@ -19,9 +19,13 @@ from paragrid.errors import UserError
 MANIFEST_COLUMNS = [
     "utterance_id", "path", "speaker", "gender", "emotion", "corpus", "duration", "sample_rate",
 ]
-CSV_REQUIRED = ["path", "speaker", "gender", "emotion"]
+CSV_REQUIRED = ["path", "speaker", "emotion"]
+# A corpus whose release names no gender omits the column or writes `unknown` (or leaves it
+# empty): only a `gender` source task needs it, and the spec check names a corpus that lacks it.
+UNKNOWN_GENDER = "unknown"
 
-_GENDERS = {"m": "M", "male": "M", "f": "F", "female": "F"}
+_GENDERS = {"m": "M", "male": "M", "f": "F", "female": "F",
+            "": UNKNOWN_GENDER, "unknown": UNKNOWN_GENDER, "u": UNKNOWN_GENDER, "na": UNKNOWN_GENDER}
 
 
 @dataclass
@@ -48,7 +52,8 @@ class Parsed:
 
 
 def normalise_gender(value: object) -> str | None:
-    """'M'/'F' for the spellings users write (m, Male, FEMALE, ...); None when unknown."""
+    """'M'/'F' for the spellings users write (m, Male, FEMALE, ...), 'unknown' for unknown/U/NA/
+    empty; None for anything else (a typo)."""
     return _GENDERS.get(str(value).strip().casefold())
 
 
@@ -60,7 +65,7 @@ def _read_csv(csv: Path) -> pd.DataFrame:
                          encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise UserError(
-            f"manifest {csv} is empty: write a header line with path,speaker,gender,emotion"
+            f"manifest {csv} is empty: write a header line with path,speaker,emotion (and gender)"
         )
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -91,11 +96,13 @@ def read_manifest_csv(csv: Path) -> Parsed:
             lines = ", ".join(str(i + 2) for i in empty[:5])
             raise UserError(f"manifest {csv}: column {col} is empty on line(s) {lines}: fill it in")
 
+    if "gender" not in df.columns:
+        df["gender"] = UNKNOWN_GENDER
     bad = sorted({g for g in df["gender"] if normalise_gender(g) is None})
     if bad:
         raise UserError(
             f"manifest {csv}: unknown gender value(s) {', '.join(repr(b) for b in bad[:5])}: "
-            f"use M or F (male/female and lower case are accepted)"
+            f"use M or F (male/female and lower case are accepted), or unknown"
         )
 
     if "corpus" in df.columns:
@@ -124,7 +131,7 @@ def read_manifest_csv(csv: Path) -> Parsed:
         seen[uid] = line
 
     # Recomputed from the audio headers, so stale values in the CSV are not carried through.
-    skip = set(CSV_REQUIRED) | {"utterance_id", "corpus", "duration", "sample_rate"}
+    skip = set(CSV_REQUIRED) | {"gender", "utterance_id", "corpus", "duration", "sample_rate"}
     extras = [c for c in df.columns if c not in skip]
     candidates = []
     for uid, row in zip(ids, df.to_dict("records")):
@@ -152,9 +159,9 @@ def validate_manifest(df: pd.DataFrame, where: str) -> None:
     dup = df["utterance_id"][df["utterance_id"].duplicated()]
     if len(dup):
         raise UserError(f"{where}: duplicate utterance_id {dup.iloc[0]!r}: ids must be unique")
-    bad = sorted(set(df["gender"]) - {"M", "F"}, key=str)
+    bad = sorted(set(df["gender"]) - {"M", "F", UNKNOWN_GENDER}, key=str)
     if bad:
-        raise UserError(f"{where}: gender must be M or F, found {', '.join(map(repr, bad[:5]))}")
+        raise UserError(f"{where}: gender must be M, F or {UNKNOWN_GENDER}, found {', '.join(map(repr, bad[:5]))}")
     nulls = [c for c in MANIFEST_COLUMNS if df[c].isna().any()]
     if nulls:
         raise UserError(f"{where}: empty values in column(s) {', '.join(nulls)}")

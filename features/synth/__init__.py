@@ -8,7 +8,7 @@ the seed, whatever the number of processes.
 Exports:
   write_corpora, write_corpus_set, MANIFEST_COLUMNS
                                writing corpora to disk (wav/ + manifest.csv per corpus)
-  CorpusConfig, default_configs, make_speakers, make_sentences, plan_corpus, Planned,
+  CorpusConfig, default_configs, many_configs, make_speakers, make_sentences, plan_corpus, Planned,
   synthesise_utterance         designing a corpus and synthesising one utterance
   Speaker, Voice, Segment, Sentence, make_speaker, make_sentence, resolve_voice, render,
   EMOTIONS, SR                 the source-filter voice
@@ -26,6 +26,7 @@ from paragrid.features.synth._corpus import (
     Planned,
     default_configs,
     make_sentences,
+    many_configs,
     make_speakers,
     plan_corpus,
     synthesise_utterance,
@@ -61,6 +62,7 @@ __all__ = [
     "make_speaker",
     "make_sentences",
     "make_speakers",
+    "many_configs",
     "plan_corpus",
     "render",
     "resolve_voice",

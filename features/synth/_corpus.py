@@ -85,6 +85,36 @@ def default_configs(n_speakers: int | None = None, n_utterances: int | None = No
     return replace(a, **over), replace(b, **over)
 
 
+def many_configs(n_corpora: int, n_speakers: int | None = None, n_utterances: int | None = None
+                 ) -> tuple[CorpusConfig, ...]:
+    """synth-a, synth-b, then synth-c.. for a many-corpus study: each further corpus its own
+    voices (its corpus index seeds its speakers and emotion "culture"), its own recording chain
+    and its own label balance, drawn from a fixed stream per corpus so that synth-c is the same
+    corpus whatever N is."""
+    if n_corpora < 2 or n_corpora > 26:
+        raise UserError(f"--corpora must be 2..26, got {n_corpora}")
+    out = list(default_configs(n_speakers, n_utterances))
+    colours = ("white", "pink", "brown")
+    for index in range(2, n_corpora):
+        rng = _rng(index, _PLAN, 7919)  # a design stream per corpus, independent of --seed
+        letter = chr(ord("a") + index)
+        weights = rng.dirichlet(np.full(len(EMOTIONS), 6.0)) * 0.8 + 0.05
+        lo = float(rng.uniform(50.0, 250.0))
+        channel = Channel(band_hz=(lo, float(rng.uniform(4000.0, 7600.0))),
+                          band_order=int(rng.integers(2, 4)), rt60=float(rng.uniform(0.1, 0.5)),
+                          drr_db=float(rng.uniform(5.0, 13.0)), noise_dbfs=float(rng.uniform(-66.0, -46.0)),
+                          noise_color=colours[int(rng.integers(3))], gain_db=float(rng.uniform(-5.0, 1.0)))
+        cfg = CorpusConfig(name=f"synth-{letter}", prefix=letter, index=index,
+                           emotion_weights={e: float(w) for e, w in zip(EMOTIONS, weights)},
+                           n_sentences=int(rng.integers(40, 61)),
+                           expressivity=float(rng.uniform(0.8, 1.1)),
+                           effect_jitter=float(rng.uniform(0.2, 0.35)),
+                           spread=float(rng.uniform(1.0, 1.5)), channel=channel)
+        over = {k: v for k, v in (("n_speakers", n_speakers), ("n_utterances", n_utterances)) if v is not None}
+        out.append(replace(cfg, **over))
+    return tuple(out)
+
+
 def _rng(*entropy: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(e) for e in entropy]))
 

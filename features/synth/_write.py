@@ -22,7 +22,7 @@ from tqdm import tqdm
 from paragrid.errors import UserError
 from paragrid.features.synth._channel import to_pcm16
 from paragrid.features.synth._corpus import (
-    CorpusConfig, default_configs, make_sentences, make_speakers, plan_corpus,
+    CorpusConfig, default_configs, make_sentences, many_configs, make_speakers, plan_corpus,
     synthesise_utterance, utterance_rng,
 )
 from paragrid.features.synth._voice import SR
@@ -131,8 +131,12 @@ def write_corpus_set(outdir: Path, configs: tuple[CorpusConfig, ...], seed: int 
 
 
 def write_corpora(outdir: Path, seed: int = 0, n_speakers: int | None = None,
-                  n_utterances: int | None = None, jobs: int | None = None) -> list[Path]:
-    """Write outdir/synth-a and outdir/synth-b; return their two manifest.csv paths.
+                  n_utterances: int | None = None, jobs: int | None = None,
+                  n_corpora: int = 2) -> list[Path]:
+    """Write outdir/synth-a, outdir/synth-b (and synth-c.. for n_corpora > 2, `many_configs`);
+    return their manifest.csv paths.
 
     Parallel over `jobs` processes (default: all cores); the result does not depend on it."""
-    return write_corpus_set(Path(outdir), default_configs(n_speakers, n_utterances), seed, jobs)
+    configs = (default_configs(n_speakers, n_utterances) if n_corpora == 2
+               else many_configs(n_corpora, n_speakers, n_utterances))
+    return write_corpus_set(Path(outdir), configs, seed, jobs)

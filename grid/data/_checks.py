@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from paragrid.errors import UserError
-from paragrid.grid.data._corpus import steps_for
+from paragrid.grid.data._corpus import fold_split, steps_for
+from paragrid.grid.data._files import overlapping_speakers
 from paragrid.grid.data._folds import FoldSteps
 from paragrid.grid.spec import LEAVE_ONE_OUT, Spec, corpus_key, expand_trials, parse_source
 
@@ -70,6 +71,8 @@ def validate_corpora(spec: Spec, corpora: dict) -> None:
     # corpus's parquets hold the same utterances): check each corpus once, by name.
     corpora = {c.name: c for c in reversed(list(corpora.values()))}
     needs = _needs(spec)
+    if spec.fold_scheme == "file":
+        _report_file_splits(spec, corpora)
     for need in needs:
         _check_classes(spec, corpora[need.corpus], need)
     if spec.fold_scheme == "speaker-stratified":
@@ -120,6 +123,24 @@ def _check_shared_features(spec: Spec, corpora: dict) -> None:
                                 "trial must share a feature set: extract both with the same --feature-set")
 
 
+def _report_file_splits(spec: Spec, corpora: dict) -> None:
+    """fold_scheme file: each split's coverage, and speakers in both training and test of a step."""
+    for name in spec.corpora:
+        corpus = corpora[name]
+        split = fold_split(corpus, spec)
+        unknown = f"; {split.unknown} id(s) in the file are not in the corpus" if split.unknown else ""
+        warnings.warn(f"corpus '{name}' ({spec.fold_files[name]}): the published split places "
+                      f"{split.covered} of {corpus.n} utterances ({split.covered / corpus.n:.1%}) in "
+                      f"{split.k} folds; the rest are in no step{unknown}", FoldWarning, stacklevel=3)
+        steps = steps_for(corpus, spec, 0, spec.k - 2)
+        both = overlapping_speakers(steps, corpus.labels["speaker"])
+        if both:
+            listed = "; ".join(f"fold {split.names[i]}: {', '.join(s[:3])}" for i, s in both[:3])
+            warnings.warn(f"corpus '{name}' ({spec.fold_files[name]}): {len(both)} of {split.k} steps have "
+                          f"speakers in both training and test ({listed}): the split is not speaker-"
+                          f"independent, so its UAR is not a new-speaker UAR", FoldWarning, stacklevel=3)
+
+
 def _needs(spec: Spec) -> list[_Need]:
     """Every (corpus, task, budget) some trial trains on, first use first."""
     out: dict[tuple, _Need] = {}
@@ -145,6 +166,11 @@ def _check_classes(spec: Spec, corpus, need: _Need) -> None:
         raise UserError(f"corpus '{corpus.name}' ({corpus.path}): no '{need.task}' labels were loaded "
                         f"for {need.name}: load the corpora with that label column")
     values, counts = np.unique(corpus.labels[need.task], return_counts=True)
+    if need.task == "gender" and "unknown" in values:
+        n = int(counts[list(values).index("unknown")])
+        raise UserError(f"corpus '{corpus.name}' ({corpus.path}) lacks gender for {n} of {corpus.n} "
+                        f"utterances (gender 'unknown'), which {need.name} needs: give the manifest a "
+                        f"gender column (M/F) and re-extract, or drop the gender source from the spec")
     if len(values) >= 2:
         return
     found = f"'{values[0]}' for all {int(counts[0])} utterances" if len(values) else "no utterances"

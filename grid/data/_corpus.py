@@ -27,6 +27,7 @@ import pandas as pd
 
 from paragrid.errors import UserError
 from paragrid.features.extract import read_features
+from paragrid.grid.data._files import FoldFile, file_steps, read_fold_file
 from paragrid.grid.data._folds import (FoldSteps, fold_steps, leave_one_out_steps, repeat_seed,
                                        speaker_independent_folds, speaker_stratified_folds, unit_folds)
 from paragrid.grid.spec import LEAVE_ONE_OUT, Spec, parse_features
@@ -74,9 +75,10 @@ def _layer_columns(path: str, meta: dict, layer: str | None, label: str) -> list
     return chosen
 
 
-def load_corpora(spec: Spec, label_columns: set[str]) -> dict[str, Corpus]:
-    """Read every corpus of the spec (driver side), one per (corpus, feature-set label) when the
-    spec has a feature-set axis, keyed by `corpus_key`; any problem is a UserError naming it."""
+def read_corpora(spec: Spec, label_columns: set[str]) -> dict[str, Corpus]:
+    """Read every corpus of the spec as stored (driver side), one per (corpus, feature-set label)
+    when the spec has a feature-set axis, keyed by `corpus_key`; any problem is a UserError naming
+    it. `load_corpora` (grid/data/_many.py) adds the spec's label set and pooled corpora."""
     corpora: dict[str, Corpus] = {}
     tables: dict[str, tuple[pd.DataFrame, dict]] = {}
     found: set[str] = set()
@@ -89,6 +91,8 @@ def load_corpora(spec: Spec, label_columns: set[str]) -> dict[str, Corpus]:
         feats = _layer_columns(path, meta, parse_features(label)[1] if label else None, label)
         # leave-one-session-out also needs the session column (its units), docs/FORMATS.md
         units = {LEAVE_ONE_OUT[spec.fold_scheme]} if spec.fold_scheme in LEAVE_ONE_OUT else set()
+        if spec.fold_scheme == "file":  # published splits name utterances
+            units = {"utterance_id"}
         wanted = sorted(label_columns | {"speaker", spec.task} | units)
         missing = [c for c in wanted if c not in df.columns]
         if missing:
@@ -178,7 +182,9 @@ def fold_of(corpus: Corpus, spec: Spec, repeat: int) -> np.ndarray:
     key = (corpus.fingerprint, spec.fold_scheme, spec.task, spec.k, spec.seed, repeat)
     if key not in _FOLD_CACHE:
         seed = repeat_seed(spec.seed, repeat)
-        if spec.fold_scheme in LEAVE_ONE_OUT:  # fold f = the f-th speaker (session), every repeat
+        if spec.fold_scheme == "file":  # the published test folds
+            folds = fold_split(corpus, spec).test_of
+        elif spec.fold_scheme in LEAVE_ONE_OUT:  # fold f = the f-th speaker (session), every repeat
             folds = unit_folds(corpus.labels[LEAVE_ONE_OUT[spec.fold_scheme]])[0]
         elif spec.fold_scheme == "speaker-independent":
             folds = speaker_independent_folds(corpus.labels["speaker"], spec.k, seed)
@@ -188,12 +194,32 @@ def fold_of(corpus: Corpus, spec: Spec, repeat: int) -> np.ndarray:
     return _FOLD_CACHE[key]
 
 
+_SPLITS: dict[tuple, FoldFile] = {}
+
+
+def fold_split(corpus: Corpus, spec: Spec) -> FoldFile:
+    """The published split of `corpus` (fold_scheme file), read once per corpus content and file.
+    A pooled source corpus ('a+b') has no file: its members' splits, one after another."""
+    names = corpus.name.split("+")
+    key = (corpus.fingerprint, tuple(spec.fold_files.get(n, "") for n in names))
+    if key not in _SPLITS:
+        if any(n not in spec.fold_files for n in names):
+            raise UserError(f"corpus '{corpus.name}' has no fold file under fold_files")
+        if len(names) > 1:
+            raise UserError(f"PT/FT from pooled corpora ({corpus.name}) cannot use fold_scheme file: drop "
+                            f"ptft for that source set")
+        _SPLITS[key] = read_fold_file(spec.fold_files[corpus.name], corpus.labels["utterance_id"])
+    return _SPLITS[key]
+
+
 def steps_for(corpus: Corpus, spec: Spec, repeat: int, budget: int) -> FoldSteps:
     """All k steps of one repeat, training on `budget` of the k-2 training folds.
 
     Leave-one-out schemes: step f tests unit f, validates on a seeded draw of another unit and
     trains on (`budget` of) the other k-2; spec validation made k the number of units.
     """
+    if spec.fold_scheme == "file":
+        return file_steps(fold_split(corpus, spec), corpus.labels["speaker"], repeat_seed(spec.seed, repeat))
     if spec.fold_scheme in LEAVE_ONE_OUT:
         steps = leave_one_out_steps(corpus.labels[LEAVE_ONE_OUT[spec.fold_scheme]],
                                     repeat_seed(spec.seed, repeat), budget=budget,

@@ -3,7 +3,7 @@
 The paper's protocol (docs/PROTOCOL.md, section 4) is repeated k-fold CV with folds
 *stratified by speaker*: every speaker appears in every fold, so speaker and gender source
 models can be trained and tested on the same speakers. Step i tests fold i, selects the epoch on fold
-(i+1) % k and trains on the rest, or on a random `budget` of the rest (cross-corpus experiment).
+(i+1) % k and trains on the rest, or on a seeded `budget` of the rest (cross-corpus experiment; smaller budgets nest inside larger).
 
 Two leave-one-out schemes follow the literature users compare with (docs/PROTOCOL.md): in
 leave-one-speaker-out (LOSO) step i tests speaker i, and in leave-one-session-out step i tests
@@ -144,9 +144,11 @@ def fold_steps(fold_of: np.ndarray, k: int, budget: int | None = None, seed: int
                val_fold: np.ndarray | None = None) -> FoldSteps:
     """Step i: test fold i, validation fold (i+1) % k, training the other k-2 folds or a subset.
 
-    With a budget b < k-2 the training folds of step i are a random b of the k-2, drawn from
-    np.random.default_rng([seed, i]): reproducible, independent across steps, and identical for
-    every method given the same seed (so methods are compared on the same data).
+    With a budget b < k-2 the training folds of step i are the first b of the k-2 in one seeded
+    order, np.random.default_rng([seed, i]).permutation: reproducible, independent across steps,
+    identical for every method and source given the same seed (so methods are compared on the
+    same data), and *nested*: budget 1 lies inside 2 inside 4 inside 8 of the same step, so a
+    curve over budgets carries no subset noise between its points (docs/PROTOCOL.md).
     `val_fold` (k,) replaces the (i+1) % k rule with a validation fold per step (leave-one-out
     schemes draw it, see `choose_val_folds`); val_fold[i] must differ from i.
     Every fold must hold at least one utterance (an empty test or validation fold cannot be scored).
@@ -181,7 +183,7 @@ def fold_steps(fold_of: np.ndarray, k: int, budget: int | None = None, seed: int
     for i in range(k):
         rest = np.array([f for f in range(k) if f != i and f != val_fold[i]])
         if budget < rest.size:
-            rest = np.random.default_rng([seed, i]).choice(rest, size=budget, replace=False)
+            rest = np.random.default_rng([seed, i]).permutation(rest)[:budget]
         train_folds.append(tuple(sorted(int(f) for f in rest)))
     train = np.zeros((k, fold_of.size), dtype=bool)
     for i, folds in enumerate(train_folds):

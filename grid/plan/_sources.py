@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from paragrid.errors import UserError
-from paragrid.grid.data import Corpus, FoldSteps, classes_of, repeat_seed, steps_for
-from paragrid.grid.spec import Spec, Trial, corpus_key, parse_source
+from paragrid.grid.data import Corpus, FoldSteps, classes_of, pooled_name, repeat_seed, steps_for
+from paragrid.grid.spec import Spec, Trial, corpus_key, parse_source, pooled
 
 KEY_VERSION = 2  # bump when the meaning of a stored source model changes (2: seeds per role)
 
@@ -83,11 +83,19 @@ def source_job(source: str, trial: Trial, spec: Spec, corpora: dict[str, Corpus]
 
 def plan_sources(trials: list[Trial], spec: Spec, corpora: dict[str, Corpus]
                  ) -> tuple[dict[str, list[SourceJob]], list[SourceJob]]:
-    """(trial_id -> its source jobs in source-set order, unique jobs in first-use order)."""
+    """(trial_id -> its source jobs in source-set order, unique jobs in first-use order).
+
+    PT/FT on one task over several other corpora (`emotion@all-others`) needs ONE source model,
+    trained on the pooled corpora (grid/data/_many.py: the corpus named 'a+b'); ProgNet on the
+    same set needs one model per corpus, a frozen column each."""
     per_trial: dict[str, list[SourceJob]] = {}
     unique: dict[str, SourceJob] = {}
     for t in trials:
-        jobs = [source_job(s, t, spec, corpora) for s in t.sources]
+        if t.method == "ptft" and pooled(t.sources, t.target):
+            task = parse_source(t.sources[0])[0]
+            jobs = [source_job(f"{task}@{pooled_name(t.sources)}", t, spec, corpora)]
+        else:
+            jobs = [source_job(s, t, spec, corpora) for s in t.sources]
         per_trial[t.trial_id] = jobs
         for j in jobs:
             unique.setdefault(j.key, j)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from paragrid.errors import UserError
 from paragrid.grid.spec._checks import as_list as _list, as_str as _str
-from paragrid.grid.spec._model import _NAME, FEATURE_LABEL, parse_features
+from paragrid.grid.spec._model import _NAME, FEATURE_LABEL, SPECIAL_CORPORA, parse_features
 
 
 def corpora_of(doc: dict, base: Path, features_dir: Path | None, where: str
@@ -29,9 +29,9 @@ def corpora_of(doc: dict, base: Path, features_dir: Path | None, where: str
     paths: dict[str, dict[str, str]] = {}
     for cname, value in corpora_in.items():
         cname = _str(cname, "corpus name", where)
-        if not _NAME.match(cname) or cname == "other":
+        if not _NAME.match(cname) or cname in SPECIAL_CORPORA:
             raise UserError(f"{where}: corpus name {cname!r} must be letters, digits, '.', '_' or '-' "
-                            "(and not 'other')")
+                            f"(and not {', '.join(SPECIAL_CORPORA)})")
         if not any(nested):
             corpora[cname] = _resolve_corpus(cname, _str(value, f"corpora.{cname}", where),
                                              base, features_dir, where)

@@ -6,6 +6,8 @@ schema and one column, before any corpus is loaded.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from paragrid.errors import UserError
 from paragrid.grid.spec._model import LEAVE_ONE_OUT
 
@@ -76,3 +78,26 @@ def _count_units(name: str, path: str, column: str, scheme: str, where: str) -> 
                         f"fill the column for every utterance (fold_scheme {scheme} groups by it)")
     return len({str(v) for v in values})
 
+
+
+def fold_files_k(fold_files: dict[str, str], k_given: object, where: str) -> int:
+    """k under fold_scheme file: the number of folds of the published splits, one for all corpora."""
+    import pandas as pd  # heavy: pandas (only file-split specs read their splits here)
+
+    counts = {}
+    for name, path in fold_files.items():
+        p = Path(path)
+        if p.is_dir():
+            counts[name] = len([f for f in p.glob("*.jsonl") if "test" in f.stem.lower()])
+        else:
+            try:
+                counts[name] = int(pd.read_csv(p, dtype=str, usecols=["fold"])["fold"].nunique())
+            except (ValueError, KeyError):
+                raise UserError(f"{where}: fold_files.{name}: {p} needs the columns utterance_id,fold") from None
+    distinct = sorted(set(counts.values()))
+    if len(distinct) > 1 or distinct[0] < 3:
+        raise UserError(f"{where}: the published splits must have one number of folds, at least 3: "
+                        f"{', '.join(f'{n} in {c}' for c, n in counts.items())}")
+    if k_given is not None and k_given != distinct[0]:
+        raise UserError(f"{where}: k is {k_given!r} but the fold files hold {distinct[0]} folds: remove k")
+    return distinct[0]

@@ -21,6 +21,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -29,10 +30,10 @@ from paragrid.models.config import Architecture, TrainSettings
 
 # The leave-one-out schemes make k the number of speakers (sessions): grid/data/_checks.py.
 FOLD_SCHEMES = ("speaker-stratified", "speaker-independent", "leave-one-speaker-out",
-                "leave-one-session-out")
+                "leave-one-session-out", "file")
 # Leave-one-out schemes -> the label column whose values are the held-out units.
 LEAVE_ONE_OUT = {"leave-one-speaker-out": "speaker", "leave-one-session-out": "session"}
-SPEAKER_DISJOINT = ("speaker-independent", "leave-one-speaker-out", "leave-one-session-out")
+SPEAKER_DISJOINT = ("speaker-independent", "leave-one-speaker-out", "leave-one-session-out", "file")
 NORMALISATIONS = ("train", "corpus")
 
 DEFAULT_ARCHITECTURE = Architecture().to_dict()  # the paper's Table 1 (paragrid.models.config)
@@ -41,7 +42,13 @@ DEFAULT_TRAINING = asdict(TrainSettings())  # every key a spec may write, precis
 GRID_KEYS = ("targets", "methods", "sources", "budgets")
 TOP_KEYS = ("name", "description", "corpora", "features", "task", *GRID_KEYS, "experiments", "k", "repeats",
             "seed", "fold_scheme", "normalisation", "architecture", "training", "resources",
-            "storage", "max_failures", "tune", "exclude_speakers", "min_utterances")
+            "storage", "max_failures", "tune", "exclude_speakers", "min_utterances", "classes",
+            "fold_files")
+# Source corpora that name no corpus but a set of them, resolved per target (grid/spec/_expand.py):
+# `other` (the one other corpus of two), `each-other` (one source set per other corpus: a
+# transfer matrix), `all-others` (every other corpus at once: one ProgNet column each, PT/FT
+# from one model trained on the pooled corpora).
+SPECIAL_CORPORA = ("other", "each-other", "all-others")
 REQUIRED = ("name", "corpora")
 # Keys that do not change any number: left out of the spec hash.
 UNHASHED = ("description", "storage", "resources", "max_failures", "corpora", "tune")
@@ -51,8 +58,9 @@ UNHASHED = ("description", "storage", "resources", "max_failures", "corpora", "t
 # Part of every spec hash: bumped when paragrid itself computes other numbers for the same spec,
 # so finished trials of an older version are not mixed into a resumed run (2: random streams
 # per role, per-speaker label order in the stratified folds; 3: the forgetting probe's gradient
-# written out, the same algorithm with other float32 rounding).
-NUMBERS_VERSION = 3
+# written out, the same algorithm with other float32 rounding; 4: nested fold budgets, the
+# first b training folds of one seeded order per step).
+NUMBERS_VERSION = 4
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # A feature-set label of the grid axis: a name the corpora map to parquets, optionally '@L<n>'
@@ -129,6 +137,12 @@ class Spec:
     storage: str | None
     max_failures: int
     description: str = ""
+    # The label set of the task: None = each corpus's own classes; a tuple = exactly these (a
+    # corpus lacking one is refused); "shared" = the classes every corpus holds. Utterances of
+    # other classes are left out of every corpus (docs/PROTOCOL.md, many corpora).
+    classes: tuple[str, ...] | str | None = None
+    # fold_scheme file: corpus name -> its published split (a CSV or a folder of JSONL lists)
+    fold_files: dict[str, str] = field(default_factory=dict)
     # Per-target settings from `--architecture` (paragrid.grid.spec); a target without an
     # entry uses `architecture` / `training` as written, with origin "spec".
     per_target: dict[str, "TargetSettings"] = field(default_factory=dict)
@@ -191,6 +205,10 @@ class Spec:
             doc["exclude_speakers"] = list(self.exclude_speakers)
         if self.min_utterances:
             doc["min_utterances"] = self.min_utterances
+        if self.fold_files:
+            doc["fold_files"] = dict(self.fold_files)
+        if self.classes is not None:
+            doc["classes"] = self.classes if isinstance(self.classes, str) else list(self.classes)
         if self.storage is not None:
             doc["storage"] = self.storage
         if self.per_target:
@@ -212,6 +230,8 @@ class Spec:
         for entry in doc.get("per_target", {}).values():
             entry.pop("file", None)
         doc["corpora"] = {key: fingerprints[key] for key in sorted(k for k, _, _ in self.corpus_keys())}
+        if self.fold_files:  # the split's content decides the numbers, not where the file lies
+            doc["fold_files"] = {name: _content_digest(path) for name, path in sorted(self.fold_files.items())}
         blob = json.dumps(doc, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -244,6 +264,15 @@ class Trial:
 
 
 # ----------------------------------------------------------------------------- validation
+
+def _content_digest(path: str) -> str:
+    p = Path(path)
+    files = sorted(p.glob("*.jsonl")) if p.is_dir() else [p]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
 
 def parse_source(name: str) -> tuple[str, str | None]:
     """'speaker' -> ('speaker', None); 'emotion@synth-b' -> ('emotion', 'synth-b')."""

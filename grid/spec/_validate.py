@@ -13,12 +13,15 @@ from paragrid.errors import UserError
 from paragrid.grid.spec._checks import (as_int as _int, as_list as _list, as_num as _num, as_str as _str,
                                         check_keys as _check_keys, one_of as _one_of)
 from paragrid.grid.spec._corpora import corpora_of as _corpora
-from paragrid.grid.spec._loo import leave_one_out_k, leave_one_out_repeats
+from paragrid.grid.spec._loo import fold_files_k, leave_one_out_k, leave_one_out_repeats
 from paragrid.grid.spec._model import (_NAME, DEFAULT_ARCHITECTURE, DEFAULT_TRAINING, FOLD_SCHEMES, GRID_KEYS,
-                                       NORMALISATIONS, REQUIRED, SPEAKER_DISJOINT, TOP_KEYS, Experiment,
+                                       LEAVE_ONE_OUT,
+                                       NORMALISATIONS, REQUIRED, SPEAKER_DISJOINT, SPECIAL_CORPORA, TOP_KEYS,
+                                       Experiment,
                                        Resources, Spec, parse_source)
 from paragrid.grid.spec._search_space import parse_tune_block
-from paragrid.models.config import (ACTIVATIONS, INITS, METHODS, OPTIMIZERS, PRECISIONS, UPDATES, Architecture,
+from paragrid.models.config import (ACTIVATIONS, CLASS_WEIGHTS, INITS, METHODS, OPTIMIZERS, PRECISIONS, UPDATES,
+                                    Architecture,
                                     TrainSettings)
 
 
@@ -75,14 +78,18 @@ def _grid(block: dict, defaults: dict, spec: dict, where: str, label: str) -> Ex
                         "sources: [[speaker], [gender]], or drop them from methods")
     for s in (x for srcs in sources for x in srcs):
         task, corpus = parse_source(s)
-        if corpus is not None and corpus != "other":
+        if corpus is not None and corpus not in SPECIAL_CORPORA:
             _one_of(corpus, corpora, f"{label}sources corpus of '{s}'", where)
+        if corpus in SPECIAL_CORPORA[1:] and len(corpora) < 2:
+            raise UserError(f"{where}: {label}sources: '{s}' needs at least two corpora (spec has one)")
         if corpus is None and task == spec["task"]:
             raise UserError(f"{where}: {label}sources: '{s}' is the target task on the target corpus "
                             f"itself; did you mean '{s}@other'?")
         if corpus == "other" and len(corpora) != 2:
             raise UserError(f"{where}: {label}sources: '{s}' needs exactly two corpora to know which is "
-                            f"the other one (spec has {len(corpora)}); name it: '{task}@<corpus>'")
+                            f"the other one (spec has {len(corpora)}); name it: '{task}@<corpus>', or "
+                            f"write '{task}@each-other' (one trial per other corpus) or "
+                            f"'{task}@all-others' (all of them at once)")
         if task == "speaker" and spec["fold_scheme"] in SPEAKER_DISJOINT:
             raise UserError(
                 f"{where}: source '{s}' cannot be used with fold_scheme {spec['fold_scheme']}: "
@@ -129,7 +136,10 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
     spec["seed"] = _int(doc.get("seed", 0), "seed", where, 0)
     spec["fold_scheme"] = _one_of(doc.get("fold_scheme", "speaker-stratified"), FOLD_SCHEMES,
                                   "fold_scheme", where)
-    if spec["fold_scheme"] not in FOLD_SCHEMES[:2]:  # leave-one-out: k = number of units, 1 repeat
+    fold_files = _fold_files(doc, spec["fold_scheme"], corpora, base, features_dir, where)
+    if fold_files:  # published splits: k = the number of folds in the files
+        spec["k"] = fold_files_k(fold_files, doc.get("k"), where)
+    elif spec["fold_scheme"] in LEAVE_ONE_OUT:  # leave-one-out: k = number of units, 1 repeat
         spec["k"] = leave_one_out_k(spec["fold_scheme"], doc.get("k"), corpora, where)
         spec["repeats"] = leave_one_out_repeats(spec["fold_scheme"], doc.get("repeats"), where)
     spec["normalisation"] = _one_of(doc.get("normalisation", "train"), NORMALISATIONS,
@@ -178,13 +188,52 @@ def validate(doc: dict, origin: str = "<spec>", base: Path | None = None,
             experiments.append(_grid({**block, "_name": str(ename)}, defaults, spec, where,
                                      f"experiments.{ename}."))
 
-    return Spec(name=name, origin=origin, corpora=corpora, task=spec["task"],
+    if fold_files and any(b != spec["k"] - 2 for e in experiments for b in e.budgets):
+        raise UserError(f"{where}: fold_scheme file trains on the published training lists: budgets must "
+                        f"be [all] (fold budgets need the k-fold schemes)")
+    return Spec(name=name, origin=origin, corpora=corpora, task=spec["task"], classes=_classes(doc, where),
+                fold_files=fold_files,
                 experiments=tuple(experiments), k=spec["k"], repeats=spec["repeats"],
                 seed=spec["seed"], fold_scheme=spec["fold_scheme"],
                 normalisation=spec["normalisation"], architecture=arch, training=tr,
                 resources=Resources(**res), storage=storage, max_failures=max_failures,
                 description=description.strip(), features=features, feature_paths=feature_paths,
                 exclude_speakers=tuple(dict.fromkeys(str(s) for s in excluded)), min_utterances=min_utterances)
+
+
+def _fold_files(doc: dict, scheme: str, corpora: dict, base: Path, features_dir: Path | None,
+                where: str) -> dict[str, str]:
+    """`fold_files: {corpus: CSV or JSONL folder}`, required exactly under fold_scheme file."""
+    given = doc.get("fold_files")
+    if scheme != "file":
+        if given is not None:
+            raise UserError(f"{where}: fold_files is read only under fold_scheme: file")
+        return {}
+    if not isinstance(given, dict) or set(given) != set(corpora):
+        raise UserError(f"{where}: fold_scheme file needs fold_files naming a split for every corpus "
+                        f"({', '.join(corpora)}): a CSV utterance_id,fold or a folder of EmoBox JSONL lists")
+    out = {}
+    for name, raw in given.items():
+        p = Path(_str(raw, f"fold_files.{name}", where)).expanduser()
+        found = [c for c in ([p] if p.is_absolute() else [base / p] + ([features_dir / p] if features_dir else []))
+                 if c.exists()]
+        if not found:
+            raise UserError(f"{where}: fold_files.{name}: {p} not found (relative paths are read from the "
+                            f"spec's folder or --features-dir)")
+        out[name] = str(found[0].resolve())
+    return out
+
+
+def _classes(doc: dict, where: str) -> tuple[str, ...] | str | None:
+    """`classes: [angry, happy, ...]` (exactly these), `classes: shared` (those all corpora hold)."""
+    value = doc.get("classes")
+    if value is None or value == "shared":
+        return value
+    names = [_str(c, "classes entry", where) for c in _list(value, "classes", where)]
+    if len(set(names)) != len(names) or len(names) < 2:
+        raise UserError(f"{where}: classes must name at least two distinct classes or be 'shared', "
+                        f"got {value!r}")
+    return tuple(sorted(names))
 
 
 def parse_architecture(arch: dict, where: str) -> Architecture:
@@ -211,6 +260,7 @@ def parse_training(tr: dict, where: str) -> TrainSettings:
     tr["weight_decay"] = float(_num(tr["weight_decay"], "training.weight_decay", where, 0.0))
     tr["updates"] = _one_of(tr["updates"], UPDATES, "training.updates", where)
     tr["precision"] = _one_of(tr.get("precision", "fp32"), PRECISIONS, "training.precision", where)
+    tr["class_weights"] = _one_of(tr["class_weights"], CLASS_WEIGHTS, "training.class_weights", where)
     return _built(TrainSettings, tr, where)
 
 

@@ -85,6 +85,8 @@ class ResultRow:
     precision: str                # training.precision: fp32 | tf32 (float32 matmuls on CUDA)
     gpu_id: str | None            # the GPU id(s) Ray assigned the unit (None on the CPU)
     feature_set: str              # the spec's feature-set label ('' when the spec has no feature-set axis)
+    speaker_confusion: str | None  # JSON {speaker: confusion}: the speaker-level bootstrap's input
+    class_weights: str             # training.class_weights: none (the paper's) or balanced
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ from paragrid.grid.tune._study import Job
 from paragrid.models.options import Pack, Run
 
 ORIGIN = "tuned-nested"
+# Under normalisation: corpus the outer test fold's features entered the z-scores' statistics,
+# so the label says it is not leakage-free (docs/PROTOCOL.md, analysis/stats/_cells.py).
+ORIGIN_CORPUS_NORM = "tuned-nested-corpus-norm"
 
 
 def outer_settings(job: Job, spec):
@@ -67,10 +70,14 @@ def run_outer_job(job: Job, ctx, device: str | None = None, node: str = "") -> d
     spec, corpus = ctx.spec, ctx.corpora[job.corpus]
     arch, settings = outer_settings(job, spec)
     data, steps, classes = outer_data(corpus, spec, ctx.outer_steps[(job.corpus, job.repeat)], job.test_fold)
+    from paragrid.models.columns import role_seed  # heavy: torch
+
     seed = repeat_seed(spec.seed, job.repeat)
-    # fold_ids: the random streams of the grid's fold-model of this test fold
+    # The random streams of the grid's DNN fold-model of this test fold: the grid seeds its
+    # target models with role_seed(repeat seed, "target") (grid/work/_train.py), fold id i.
     out = train_folds(data, arch, settings, "dnn",
-                      pack=Pack(seed=seed, fold_ids=[job.test_fold], class_names=classes), run=Run(device=device))
+                      pack=Pack(seed=role_seed(seed, "target"), fold_ids=[job.test_fold], class_names=classes),
+                      run=Run(device=device))
     n_train, n_val, n_test = (int(np.asarray(m).sum()) for m in (data.train, data.val, data.test))
     epochs_run = int(out.epochs_run[0])
     cap = getattr(out, "epoch_cap", None)
@@ -95,7 +102,8 @@ def run_outer_job(job: Job, ctx, device: str | None = None, node: str = "") -> d
         k=spec.k, fold_scheme=spec.fold_scheme,
         train_folds=json.dumps(list(steps.train_folds[0])), source_models=json.dumps([]),
         source_uars=None, experiments=json.dumps([]), hostname=socket.gethostname(),
-        architecture_origin=ORIGIN, architecture_file=None,
+        architecture_origin=ORIGIN if spec.normalisation == "train" else ORIGIN_CORPUS_NORM,
+        architecture_file=None,
         init=a.get("init", "glorot-uniform"), updates=s.get("updates", "per-epoch"),
         epoch_cap=int(cap[0]) if cap is not None else int(s["max_epochs"]),
         optimizer_steps=int(steps_run[0]) if steps_run is not None
@@ -104,6 +112,7 @@ def run_outer_job(job: Job, ctx, device: str | None = None, node: str = "") -> d
         pack_size=1, tune_trial=int(job.number), inner_val_uar=job.value,
         test_unit=None, val_unit=None, rng=out.rng, precision=settings.precision, gpu_id=None,
         feature_set=corpus.features,
+        speaker_confusion=None, class_weights=s.get("class_weights", "none"),
     )
     return vars(row)
 

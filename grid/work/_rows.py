@@ -35,6 +35,7 @@ class TrialRecord:
     pack_size: int
     feature_set: str                  # the results column: the spec's feature-set label ('' = no axis)
     gpu_id: str | None = None
+    speaker_confusion: list[str | None] | None = None  # per fold: JSON {speaker: confusion}
 
 
 def result_rows(rec: TrialRecord, out, spec: Spec, spec_hash: str, hostname: str) -> list[ResultRow]:
@@ -89,8 +90,27 @@ def result_rows(rec: TrialRecord, out, spec: Spec, spec_hash: str, hostname: str
             val_unit=rec.steps.val_unit[f] if rec.steps.val_unit else None,
             rng=out.rng,  # the random-stream kind (models/streams.py)
             precision=s.precision, gpu_id=rec.gpu_id, feature_set=rec.feature_set,
+            speaker_confusion=rec.speaker_confusion[f] if rec.speaker_confusion else None,
+            class_weights=s.class_weights,
         ))
     return rows
+
+
+def speaker_confusions(speakers: np.ndarray, y: np.ndarray, test: np.ndarray, pred: np.ndarray | None,
+                       n_classes: int) -> list[str | None]:
+    """Per fold (row of `test` (F, N)): JSON {speaker: confusion matrix (rows = truth)} of its test
+    rows, counted with one np.add.at per fold; None per fold when there are no predictions."""
+    if pred is None:
+        return [None] * test.shape[0]
+    names, codes = np.unique(np.asarray(speakers).astype(str), return_inverse=True)
+    out = []
+    for f in range(test.shape[0]):
+        rows = np.flatnonzero(test[f])
+        counts = np.zeros((len(names), n_classes, n_classes), dtype=np.int64)
+        np.add.at(counts, (codes[rows], y[rows], pred[f, rows]), 1)
+        present = np.flatnonzero(counts.sum(axis=(1, 2)))
+        out.append(json.dumps({str(names[s]): counts[s].tolist() for s in present}))
+    return out
 
 
 def results_frame(rows: list[ResultRow]) -> pd.DataFrame:

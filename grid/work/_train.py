@@ -24,8 +24,8 @@ import pandas as pd
 
 from paragrid.grid.data import Corpus, FoldSteps, classes_of, encode, repeat_seed, steps_for, zscore
 from paragrid.grid.plan import SourceJob
-from paragrid.grid.work._rows import TrialRecord, result_rows, results_frame
-from paragrid.grid.spec import Spec, Trial, corpus_key, parse_source
+from paragrid.grid.work._rows import TrialRecord, result_rows, results_frame, speaker_confusions
+from paragrid.grid.spec import Spec, Trial, corpus_key
 from paragrid.grid.store import CURVE_COLUMNS, CurveRow, typed
 from paragrid.models.options import Pack, Run
 
@@ -167,17 +167,21 @@ def run_pack(trials: list[Trial], spec: Spec, spec_hash: str, corpora: dict[str,
     seeds = [_role_seed(p.seed, TARGET_ROLE) for p in parts for _ in range(p.steps.train.shape[0])]
     fold_ids = [f for p in parts for f in range(p.steps.train.shape[0])]
     stacked_sources = [stack_models([sources[i][j][0] for i in range(len(trials))])
-                       for j in range(len(first.sources))]
+                       for j in range(len(sources[0]))]  # one per source model (a pooled PT/FT: one)
     out = train_folds(data, arch, settings, first.method, stacked_sources,
                       pack=Pack(seeds=seeds, fold_ids=fold_ids, class_names=classes), run=Run(device=device))
     forgetting = _forgetting(out.model, parts, spec, corpora, sources, data, stacked_sources)
     share = (time.perf_counter() - t0) / len(trials)  # each trial's share of the pack's wall time
     rows, hostname = [], socket.gethostname()
+    pred = getattr(out, "test_pred", None)
+    per_speaker = speaker_confusions(target.labels["speaker"], np.asarray(data.y), np.asarray(data.test),
+                                     None if pred is None else np.asarray(pred), len(classes))
     for i, p in enumerate(parts):
         rec = TrialRecord(trial=p.trial, steps=p.steps, seed=p.seed, folds=p.folds, classes=classes,
                           source_keys=[m["key"] for _, m in sources[i]], forgetting=forgetting[i],
                           wall_s=share, node=node, device=out.device, pack_id=pack_id or first.trial_id,
-                          pack_size=len(trials), gpu_id=gpu_id, feature_set=target.features)
+                          pack_size=len(trials), gpu_id=gpu_id, feature_set=target.features,
+                          speaker_confusion=per_speaker[p.folds])
         rows.extend(result_rows(rec, out, spec, spec_hash, hostname=hostname))
     return results_frame(rows), _pack_curves(out.curves, parts)
 
@@ -210,12 +214,14 @@ def _forgetting(model, parts: list[_Part], spec: Spec, corpora: dict[str, Corpus
     first = parts[0].trial
     if first.method == "dnn":
         return out
-    for j, name in enumerate(first.sources):
-        task, other = parse_source(name)
+    for j in range(len(sources[0])):
+        task, other = sources[0][j][1]["task"], sources[0][j][1]["corpus"]
+        # the source as the trial names it; a pooled PT/FT source as 'emotion@a+b'
+        name = first.sources[j] if len(first.sources) == len(sources[0]) else f"{task}@{other}"
         datas = []
         for i, p in enumerate(parts):
             meta = sources[i][j][1]
-            if other is None or other == p.trial.target:  # same corpus: the target's steps and x
+            if not meta["cross"]:  # same corpus: the target's steps and x
                 x = data.x if data.x.ndim == 2 else data.x[p.folds]
                 own = corpora[corpus_key(p.trial.target, p.trial.features)]
                 src, _ = _task_data(own, spec, p.trial.repeat, p.trial.budget, task,

@@ -185,6 +185,42 @@ def test_rows_of_a_spec_without_the_axis_have_an_empty_feature_set(tmp_path):
     assert (rows["feature_set"] == "").all()
 
 
+def test_pooled_sources_and_spec_classes_compose_with_the_axis(tmp_path):
+    """Issue 21 on issue 22's axis: `emotion@all-others` pools the other corpora once per feature
+    set (PT/FT's source model trains on the pooled rows of that set's columns), and the spec's
+    label set and excluded speakers apply to every (corpus, feature set)."""
+    write_corpora(tmp_path)
+    write_corpus(tmp_path / "cc.parquet", "cc", seed=3)
+    for name, seed in (("ca", 1), ("cb", 2), ("cc", 3)):
+        write_layered(tmp_path / f"{name}.ssl.parquet", name, seed)
+    doc = tiny_spec(name="pooled-fs", corpora={c: {"egemaps": f"{c}.parquet", "ssl": f"{c}.ssl.parquet"}
+                                               for c in ("ca", "cb", "cc")},
+                    features=["egemaps", "ssl@L1"], sources=[["emotion@all-others"]], methods=["ptft"],
+                    classes=["angry", "happy", "sad"], exclude_speakers=["cc-S3"])
+    spec = load_spec(write_spec(tmp_path, doc))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        corpora = load_corpora(spec, LABELS)
+    assert {"cb+cc|egemaps", "cb+cc|ssl@L1"} <= set(corpora)
+    pooled = corpora["cb+cc|ssl@L1"]
+    assert pooled.features == "ssl@L1" and pooled.columns == corpora["cb|ssl@L1"].columns
+    assert pooled.x.shape == (corpora["cb|ssl@L1"].n + corpora["cc|ssl@L1"].n, 3)
+    assert pooled.columns != corpora["cb+cc|egemaps"].columns
+    for c in corpora.values():
+        assert set(c.labels["emotion"].tolist()) == {"angry", "happy", "sad"}
+    assert corpora["cc|ssl@L1"].n == corpora["cc|egemaps"].n == 3 * 16 * 3 // 4   # spk3 left out, 3 of 4 classes
+    trial = next(t for t in expand_trials(spec).trials if t.features == "ssl@L1")
+    assert trial.sources == ("emotion@cb", "emotion@cc")
+    per_trial, _ = plan_sources([trial], spec, corpora)
+    (job,) = per_trial[trial.trial_id]
+    assert job.corpus_key == "cb+cc|ssl@L1"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        source = train_source(job, spec, corpora, "cpu")
+        rows, _ = run_pack([trial], spec, "h", corpora, [[source]], "cpu", "node")
+    assert (rows["feature_set"] == "ssl@L1").all() and np.isfinite(rows["test_uar"]).all()
+
+
 @pytest.mark.slow
 def test_paragrid_run_and_report_with_two_feature_sets(local_ray, two_sets):
     """The whole path on Ray: planning, calibration, packs and the merge keyed per feature set,

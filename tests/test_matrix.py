@@ -6,6 +6,7 @@ import warnings
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 from grid_helpers import tiny_spec, write_corpus, write_spec
 
@@ -164,3 +165,23 @@ def test_the_transfer_matrix_heat_map_has_a_cell_per_pair_and_a_budget_selector(
     hover = first.customdata[1][0]
     assert "− DNN" in hover and "p (" in hover and "all tests:" in hover
     assert any(t.endswith("*") for row in first.text for t in row) or not rows["significant"].any()
+
+
+def test_the_heat_map_has_one_matrix_per_feature_set_never_two_sets_in_a_cell():
+    from analysis_helpers import build_results
+
+    from paragrid.analysis.plots import transfer_matrix
+    from paragrid.analysis.stats import significance_table
+    results, _ = build_results(targets=("synth-a", "synth-b"), para_sources=(), k=4,
+                               repeats=2, cross_budgets=(1,), max_epochs=10)
+    sig = significance_table(results)
+    one = sig[sig["method_b"] == "dnn"]
+    two = pd.concat([one.assign(feature_set="egemaps"),
+                     one.assign(feature_set="wavlm@L6", mean_diff=one["mean_diff"] + 0.5)])
+    fig = transfer_matrix(two)
+    labels = [b.label for b in fig.layout.updatemenus[0].buttons]
+    assert labels == ["egemaps · budget 1", "wavlm@L6 · budget 1"]
+    methods = len(fig.data) // 2
+    first, second = fig.data[0], fig.data[methods]
+    cell = (list(first.y).index("synth-b"), list(first.x).index("synth-a"))
+    assert np.isclose(second.z[cell[0]][cell[1]] - first.z[cell[0]][cell[1]], 0.5)

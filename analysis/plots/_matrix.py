@@ -1,5 +1,6 @@
 """The transfer matrix: source corpus -> target corpus heat maps of the UAR gain over the
-target's own DNN, per transfer method, with a budget selector.
+target's own DNN, per transfer method, with a budget selector (feature set and budget when
+the spec has a feature-set axis: one matrix per set, never two sets in one cell).
 
 A cell (source row, target column) is the mean paired difference of the method on that source
 minus the target's DNN at the same budget (same folds: the significance table's comparison
@@ -57,6 +58,14 @@ def _hover(r: pd.Series) -> str:
             f"<br>all tests: {ps}{ci}")
 
 
+def _in_set(rows: pd.DataFrame, fs: str) -> pd.Series:
+    return rows["feature_set"] == fs if "feature_set" in rows.columns else pd.Series(True, index=rows.index)
+
+
+def _view_label(fs: str, budget) -> str:
+    return f"{fs} · budget {budget}" if fs else f"budget {budget}"
+
+
 def transfer_matrix(sig: pd.DataFrame, alpha: float = 0.05) -> go.Figure | None:
     """One heat map per transfer method, side by side in one figure (a trace per method and
     budget) so that one dropdown selects the budget for all of them. None when the run has no
@@ -68,16 +77,19 @@ def transfer_matrix(sig: pd.DataFrame, alpha: float = 0.05) -> go.Figure | None:
     sources = sorted((s for s in rows["source"].unique() if s != ALL_OTHERS))
     sources += [ALL_OTHERS] if (rows["source"] == ALL_OTHERS).any() else []
     methods = [m for m in ("prognet", "ptft") if m in set(rows["method_a"])]
-    budgets = sorted(rows["budget"].unique(), reverse=True)
+    # one view per (feature set, budget): a spec with a feature-set axis has a matrix per set
+    sets = list(dict.fromkeys(rows["feature_set"])) if "feature_set" in rows.columns else [""]
+    views = [(fs, b) for fs in sets for b in sorted(rows["budget"].unique(), reverse=True)
+             if ((rows["budget"] == b) & (_in_set(rows, fs))).any()]
     limit = float(np.nanmax(np.abs(rows["mean_diff"].to_numpy(dtype=float)))) or 0.01
     fig = go.Figure()
     n_cols = len(methods)
-    for b_i, budget in enumerate(budgets):
+    for b_i, (fs, budget) in enumerate(views):
         for m_i, method in enumerate(methods):
             z = np.full((len(sources), len(targets)), np.nan)
             text = [["" for _ in targets] for _ in sources]
             hover = [["no comparison" for _ in targets] for _ in sources]
-            g = rows[(rows["budget"] == budget) & (rows["method_a"] == method)]
+            g = rows[(rows["budget"] == budget) & (rows["method_a"] == method) & _in_set(rows, fs)]
             for _, r in g.iterrows():
                 i, j = sources.index(r["source"]), targets.index(r["target"])
                 z[i, j] = r["mean_diff"]
@@ -89,7 +101,7 @@ def transfer_matrix(sig: pd.DataFrame, alpha: float = 0.05) -> go.Figure | None:
                 z=z, x=targets, y=sources, text=text, texttemplate="%{text}", customdata=hover,
                 hovertemplate="%{customdata}<extra></extra>", colorscale="RdBu", zmid=0,
                 zmin=-limit, zmax=limit, xaxis=f"x{m_i + 1 if m_i else ''}", yaxis="y",
-                name=f"{method_label(method)} · budget {budget}", visible=b_i == 0,
+                name=f"{method_label(method)} · {_view_label(fs, budget)}", visible=b_i == 0,
                 showscale=m_i == n_cols - 1, colorbar={"title": "Δ UAR vs DNN"}))
     layout = {}
     for m_i, method in enumerate(methods):
@@ -99,9 +111,9 @@ def transfer_matrix(sig: pd.DataFrame, alpha: float = 0.05) -> go.Figure | None:
                        "anchor": "y", "side": "bottom"}
     fig.update_layout(**layout, yaxis={"title": "source corpus", "autorange": "reversed"})
     per = len(methods)
-    buttons = [{"label": f"budget {b}", "method": "update",
-                "args": [{"visible": [k // per == i for k in range(len(budgets) * per)]}]}
-               for i, b in enumerate(budgets)]
+    buttons = [{"label": _view_label(fs, b), "method": "update",
+                "args": [{"visible": [k // per == i for k in range(len(views) * per)]}]}
+               for i, (fs, b) in enumerate(views)]
     fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 0, "xanchor": "left",
                                     "y": 1.18, "yanchor": "top", "showactive": True}])
     style(fig, f"Transfer matrix: UAR difference against the target's DNN (* p < {alpha:g}, ▾ significantly worse)",

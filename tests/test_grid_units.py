@@ -200,3 +200,19 @@ def test_cpu_packs_of_wide_features_fit_in_memory():
     small = PackPolicy(setting="auto", gpu=0.0, slots=2, host_bytes=8 << 30)
     assert pack_size(small, 100, 100, 0.1, 10, narrow) == (2 << 30) // (10 * narrow) == 11
     assert pack_size(small, 100, 100, 0.1, 10, wide) == 1
+
+
+def test_stage_counts_and_the_wall_estimate_of_a_plan():
+    from paragrid.grid.plan import stage_counts, wall_estimate
+
+    job = SourceJob(task="gender", corpus="a", repeat=0, budget=8, cross=False, key="k" * 24, for_target="a")
+    src = source_unit([job, job], cost=4.0)
+    pack = pack_unit([PackedTrial(Trial("ptft", ("gender",), "a", 8, r)) for r in range(3)], cost=2.0)
+    dnn = pack_unit([PackedTrial(Trial("dnn", (), "a", 8, 0))], cost=2.0)
+    counts = stage_counts([src, pack, dnn])
+    assert [(c.work, c.units) for c in counts.values()] == [(2, 1), (3, 1), (1, 1)]
+    assert list(counts) == [SOURCE_STAGE, TRANSFER_STAGE, DNN_STAGE]
+    # total cost over the slots, or the longest unit when that is longer
+    assert wall_estimate([src, pack, dnn], slots=2) == 4.0
+    assert wall_estimate([src, pack, dnn], slots=1) == 8.0
+    assert wall_estimate([pack_unit([PackedTrial(Trial("dnn", (), "a", 8, 1))], cost=None), src], 2) is None

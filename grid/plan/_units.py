@@ -104,3 +104,31 @@ def pack_key(t: Trial) -> tuple:
     """Trials with equal keys have networks of the same shape and may share a pack: same target
     (so the same rows and features), method and source set; repeats and budgets may differ."""
     return (t.target, t.method, t.sources, t.features)
+
+
+@dataclass(frozen=True)
+class StageCount:
+    """What one stage of a plan holds: its work (source models, or trials) and its units."""
+
+    work: int
+    units: int
+
+
+def stage_counts(units: list[Unit]) -> dict[str, StageCount]:
+    """Per stage, in STAGES order: source models (stage 1) or trials, and the units they fill;
+    what `paragrid run` prints before it starts and `--dry-run` reports."""
+    out = {}
+    for stage in STAGES:
+        mine = [u for u in units if u.stage == stage]
+        work = sum(len(u.jobs) for u in mine) if stage == SOURCE_STAGE else sum(u.n_trials for u in mine)
+        out[stage] = StageCount(work, len(mine))
+    return out
+
+
+def wall_estimate(units: list[Unit], slots: int) -> float | None:
+    """Seconds to run `units` with `slots` at a time: their total cost spread over the slots, or
+    the longest unit if that is longer; None when a cost is unknown (no calibration)."""
+    costs = [u.cost for u in units]
+    if not costs or any(c is None for c in costs):
+        return None
+    return max(sum(costs) / max(1, slots), max(costs))

@@ -17,8 +17,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from paragrid.grid.console import fmt_duration
-from paragrid.grid.plan import (DNN_STAGE, SOURCE_STAGE, TRANSFER_STAGE, CalibrationThread, CostModel,
-                                PackPolicy, find_finished, make_units, plan_grid, sources_to_train)
+from paragrid.grid.plan import (SOURCE_STAGE, CalibrationThread, CostModel, PackPolicy, find_finished, make_units,
+                                plan_grid, sources_to_train, stage_counts, wall_estimate)
 
 
 @dataclass
@@ -75,13 +75,8 @@ def dry_run(s, storage: str | None = None) -> DryRun:
     slots = max(1, int((os.cpu_count() or 1) // max(1.0, float(s.resources.cpu))))
     units = make_units(plan, to_train, CostModel(s, plan.corpora, cal),
                        PackPolicy(setting=s.resources.pack, gpu=0, slots=slots))
-    costs = [u.cost for u in units]
-    estimate = None if not costs or None in costs else max(sum(costs) / slots, max(costs))
-    by_stage = {}
-    for stage in (SOURCE_STAGE, TRANSFER_STAGE, DNN_STAGE):
-        us = [u for u in units if u.stage == stage]
-        n = sum(len(u.jobs) for u in us) if stage == SOURCE_STAGE else sum(u.n_trials for u in us)
-        by_stage[stage] = {"trials": n, "units": len(us)}
+    estimate = wall_estimate(units, slots)
+    by_stage = {stage: {"trials": c.work, "units": c.units} for stage, c in stage_counts(units).items()}
     todo = plan.todo
     return DryRun(spec=s.name, spec_hash=plan.spec_hash, run_folder=plan.run.uri, trials=len(plan.trials),
                   trials_todo=len(todo), units=len(units), source_models=len(to_train),

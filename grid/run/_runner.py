@@ -31,7 +31,7 @@ from paragrid.errors import UserError
 from paragrid.grid.console import StatusLine, fit_resources, fmt_duration, ray_output_to, ray_session
 from paragrid.grid.plan import (DNN_STAGE, SOURCE_STAGE, TRANSFER_STAGE, CalibrationThread, CostModel,
                                 PackPolicy, Plan, SourceJob, Unit, find_finished, make_units, plan_grid,
-                                read_gpu_calibration, sources_to_train)
+                                read_gpu_calibration, sources_to_train, stage_counts, wall_estimate)
 from paragrid.grid.run._merge import Merger
 from paragrid.grid.run._progress import GridProgress, ProgressHooks
 from paragrid.grid.run._schedule import run_tune
@@ -219,15 +219,14 @@ def _print_plan(plan: Plan, units: list[Unit], stored: set[str], say) -> None:
     """Units and trials per stage, before anything runs."""
     s = plan.spec
     say(f"grid '{s.name}' (spec_hash {plan.spec_hash}) -> {plan.run.uri}")
-    by_stage = {st: [u for u in units if u.stage == st] for st in (SOURCE_STAGE, TRANSFER_STAGE, DNN_STAGE)}
-    src = by_stage[SOURCE_STAGE]
-    n_src = sum(len(u.jobs) for u in src)
-    say(f"  1. {SOURCE_STAGE}: {n_src} to train" + (f" in {len(src)} pack(s)" if n_src != len(src) else "")
+    counts = stage_counts(units)
+    src = counts[SOURCE_STAGE]
+    say(f"  1. {SOURCE_STAGE}: {src.work} to train" + (f" in {src.units} pack(s)" if src.work != src.units else "")
         + (f" ({len(stored)} already stored)" if stored else ""))
     for i, stage in enumerate((TRANSFER_STAGE, DNN_STAGE), start=2):
-        us = by_stage[stage]
-        n = sum(u.n_trials for u in us)
-        say(f"  {i}. {stage}: {n} trial(s) in {len(us)} pack(s)" if n != len(us) else f"  {i}. {stage}: {n} trial(s)")
+        c = counts[stage]
+        say(f"  {i}. {stage}: {c.work} trial(s) in {c.units} pack(s)" if c.work != c.units
+            else f"  {i}. {stage}: {c.work} trial(s)")
     if plan.finished:
         say(f"  resuming: {len(plan.finished)} of {len(plan.trials)} trials already finished")
     for target in dict.fromkeys(t.target for t in plan.todo):
@@ -239,11 +238,10 @@ def _print_plan(plan: Plan, units: list[Unit], stored: set[str], say) -> None:
 
 
 def _print_estimate(units: list[Unit], slots: int, gpu: float, say) -> None:
-    costs = [u.cost for u in units]
-    if any(c is None for c in costs) or not costs:
+    estimate = wall_estimate(units, slots)
+    if estimate is None:
         return
-    total = sum(costs)
-    say(f"estimate: ~{fmt_duration(max(total / slots, max(costs)))} with {slots} unit(s) at a time; from this "
+    say(f"estimate: ~{fmt_duration(estimate)} with {slots} unit(s) at a time; from this "
         f"machine's CPU, corrected as units finish{'; GPU units may be faster' if gpu else ''}")
 
 

@@ -134,3 +134,15 @@ def test_under_trained_cells_are_named_with_their_cap_bound_folds():
     assert line.startswith("1 cell(s) may be under-trained") and "2 of their 4 folds cap-bound" in line
     assert "max_epochs" in line and "\n" not in line
     assert under_trained_line(other) is None and under_trained(pd.DataFrame()) == []
+
+
+def test_the_run_warning_and_the_report_flags_count_the_same_cap_bound_folds():
+    """With `updates: matched` a fold's epoch cap differs from max_epochs: a fold is cap-bound by
+    its own cap in the run's warning as in the report's flag."""
+    from paragrid.analysis.stats import fold_counts
+    from paragrid.grid.store import under_trained
+
+    rows = pd.DataFrame({"method": "dnn", "sources": "none", "target": "ca", "budget": 2, "max_epochs": 100,
+                         "epoch_cap": [100, 100, 95, 95], "best_epoch": [99, 99, 94, 94]})
+    (cell,) = under_trained(rows)
+    assert cell.cap_bound == fold_counts(rows).cap_bound == 4   # 94 is in the last 5 % of a 95 cap

@@ -33,9 +33,8 @@ from paragrid.analysis.stats._cells import (CELL, ORIGIN_UNKNOWN, Cell, cell_of,
                                             sources_key)
 from paragrid.analysis.stats._explain import (Context, cell_hover, flag_details, flags_line, summary_lookup,
                                               table_notes)
-from paragrid.analysis.stats._flags import (CAP_FRACTION, CAP_WHY, CHANCE_WHY, DISAGREE_WHY,
-                                            CellFlags, FoldCounts, cap_bound, cell_flags,
-                                            epoch_caps, fold_counts, one_class)
+from paragrid.analysis.stats._flags import (CAP_WHY, CHANCE_WHY, DISAGREE_WHY, CellFlags, FoldCounts,
+                                            cell_flags, fold_counts, one_class)
 from paragrid.analysis.stats._fmt import fmt_measured, fmt_num, fmt_p
 from paragrid.analysis.stats._load import (complete_curves, load_curves, load_results, with_feature_set,
                                            with_origin)
@@ -47,6 +46,7 @@ from paragrid.analysis.stats._tests import (CALIBRATED_DF, DESIGN_TEST, MARKER_T
                                             TESTS, UNIT_TESTS, TestResult, calibrated_t_test,
                                             corrected_t_test, holm, naive_t_test, paired_t_test,
                                             repeat_mean_std, run_test, wilcoxon_test)
+from paragrid.grid.store import CAP_FRACTION, cap_bound, epoch_caps  # one definition of a cap-bound fold
 
 __all__ = [
     # reading results

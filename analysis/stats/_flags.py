@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from paragrid.analysis.stats._cells import cell_of, comparison_cells, method_label
-
-CAP_FRACTION = 0.05   # "the last 5 % of the epoch cap"
+# what a cap-bound fold is: one definition for the run's under-trained warning and these flags
+from paragrid.grid.store import cap_bound
 DISAGREE_WHY = ("The calibrated and corrected tests can disagree because the calibrated test is "
                 "far more liberal: its standard error is s/√11 whatever the fold sizes, while the "
                 "corrected test's, s·√(1/(k·r) + n_test/n_train), grows as the training folds "
@@ -70,30 +70,6 @@ class CellFlags:
     @property
     def any(self) -> bool:
         return bool(self.counts.cap_bound or self.counts.chance or self.disagreements)
-
-
-def epoch_caps(rows: pd.DataFrame) -> pd.Series:
-    """The epoch cap of each row: `epoch_cap`, falling back to `max_epochs` where it is null or
-    absent (results written before the column existed); NaN where neither is known."""
-    cap = pd.Series(np.nan, index=rows.index, dtype=float)
-    if "epoch_cap" in rows:
-        cap = pd.to_numeric(rows["epoch_cap"], errors="coerce").astype(float)
-    if "max_epochs" in rows:
-        cap = cap.fillna(pd.to_numeric(rows["max_epochs"], errors="coerce").astype(float))
-    return cap
-
-
-def cap_bound(rows: pd.DataFrame) -> pd.Series:
-    """True where best_epoch > (1 - 5 %) x cap, i.e. in the cap's last 5 % (epochs are 1-based:
-    with a cap of 600 that is epochs 571..600); NaN where best epoch or cap is unknown."""
-    if "best_epoch" not in rows:
-        return pd.Series(np.nan, index=rows.index, dtype=object)
-    best = pd.to_numeric(rows["best_epoch"], errors="coerce").astype(float)
-    cap = epoch_caps(rows)
-    known = best.notna() & cap.notna()
-    out = pd.Series(np.nan, index=rows.index, dtype=object)
-    out[known] = best[known] > (1.0 - CAP_FRACTION) * cap[known]
-    return out
 
 
 def one_class(confusion_json) -> bool | None:

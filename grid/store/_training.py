@@ -3,18 +3,44 @@
 A cell (method, sources, target, budget, architecture) whose mean best epoch lies within
 UNDERTRAINED_FRACTION of max_epochs kept improving until the cap: more epochs might change its
 UAR and the ranking. `paragrid run` says so in its last lines and `paragrid report` beside the
-tables, each with the count of cap-bound folds (best epoch in the cap's last CAP_BOUND_FRACTION,
-the report's ⚑ flag).
+tables, each with the count of cap-bound folds (best epoch in the last CAP_FRACTION of the
+fold's own epoch cap, `cap_bound`: the same folds the report's ⚑ flag counts).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 UNDERTRAINED_FRACTION = 0.10   # mean best epoch within 10 % of max_epochs
-CAP_BOUND_FRACTION = 0.05      # a fold is cap-bound when its best epoch is in the last 5 % of the cap
+CAP_FRACTION = 0.05            # a fold is cap-bound when its best epoch is in the last 5 % of its cap
 CELL_KEYS = ["method", "sources", "target", "budget"]
+
+
+def epoch_caps(rows: pd.DataFrame) -> pd.Series:
+    """The epoch cap of each row: `epoch_cap`, falling back to `max_epochs` where it is null or
+    absent (results written before the column existed); NaN where neither is known."""
+    cap = pd.Series(np.nan, index=rows.index, dtype=float)
+    if "epoch_cap" in rows:
+        cap = pd.to_numeric(rows["epoch_cap"], errors="coerce").astype(float)
+    if "max_epochs" in rows:
+        cap = cap.fillna(pd.to_numeric(rows["max_epochs"], errors="coerce").astype(float))
+    return cap
+
+
+def cap_bound(rows: pd.DataFrame) -> pd.Series:
+    """True where best_epoch > (1 - 5 %) x cap, i.e. in the cap's last 5 % (epochs are 1-based:
+    with a cap of 600 that is epochs 571..600); NaN where best epoch or cap is unknown. The one
+    definition of a cap-bound fold: the run's warning and the report's flags both count these."""
+    if "best_epoch" not in rows:
+        return pd.Series(np.nan, index=rows.index, dtype=object)
+    best = pd.to_numeric(rows["best_epoch"], errors="coerce").astype(float)
+    cap = epoch_caps(rows)
+    known = best.notna() & cap.notna()
+    out = pd.Series(np.nan, index=rows.index, dtype=object)
+    out[known] = best[known] > (1.0 - CAP_FRACTION) * cap[known]
+    return out
 
 
 @dataclass(frozen=True)
@@ -22,7 +48,7 @@ class UnderTrained:
     cell: str              # "method sources target budget"
     mean_best_epoch: float
     max_epochs: int
-    cap_bound: int         # folds whose best epoch is in the cap's last 5 %
+    cap_bound: int         # folds whose best epoch is in their cap's last 5 % (`cap_bound`)
     folds: int
 
     def text(self) -> str:
@@ -42,7 +68,7 @@ def under_trained(results: pd.DataFrame) -> list[UnderTrained]:
         cap = float(g["max_epochs"].max())
         mean_best = float(g["best_epoch"].mean())
         if cap > 0 and mean_best >= (1.0 - UNDERTRAINED_FRACTION) * cap:
-            n_cap = int((g["best_epoch"].astype(float) > (1.0 - CAP_BOUND_FRACTION) * g["max_epochs"].astype(float)).sum())
+            n_cap = int(cap_bound(g).dropna().astype(bool).sum())
             out.append(UnderTrained(" ".join(str(k) for k in key[:4]), mean_best, int(cap), n_cap, len(g)))
     return out
 

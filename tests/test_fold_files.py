@@ -81,7 +81,10 @@ def test_emobox_jsonl_lists_give_the_same_test_sets(tmp_path):
         (folder / f"ca_train_fold_{fold}.jsonl").write_text(
             "\n".join(json.dumps({"key": u, "emo": "x"}) for u in train) + "\n")
     csv_corpus, _ = _check(_spec(tmp_path))
+    # a file that is not a fold list (no fold number) counts for neither k nor the split
+    (folder / "ca_test_notes.jsonl").write_text(json.dumps({"key": ids[0][0]}) + "\n")
     spec = _spec(tmp_path, files="emobox")
+    assert spec.k == 3
     corpus, notes = _check(spec)
     assert any("places 48 of 48" in n for n in notes)
     a = steps_for(csv_corpus, _spec(tmp_path), 0, 1)

@@ -19,7 +19,6 @@ speaker in both the training and the test rows of a step is reported (`FoldWarni
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +27,9 @@ import pandas as pd
 
 from paragrid.errors import UserError
 from paragrid.grid.data._folds import FoldSteps
+from paragrid.grid.spec import fold_lists
 
 _VAL_STREAM = 1
-_FOLD_NUMBER = re.compile(r"fold[_-]?(\d+)", re.I)
 
 
 @dataclass(frozen=True)
@@ -76,12 +75,8 @@ def read_fold_file(path: str | Path, utterance_ids: np.ndarray) -> FoldFile:
     index = {str(u): i for i, u in enumerate(utterance_ids)}
     n = len(index)
     if path.is_dir():
-        lists: dict[str, dict[str, list[str]]] = {}
-        for f in sorted(path.glob("*.jsonl")):
-            m = _FOLD_NUMBER.search(f.stem)
-            kind = "test" if "test" in f.stem.lower() else "train" if "train" in f.stem.lower() else None
-            if m and kind:
-                lists.setdefault(m.group(1), {})[kind] = _ids_of_jsonl(f)
+        lists = {fold: {kind: _ids_of_jsonl(f) for kind, f in kinds.items()}
+                 for fold, kinds in fold_lists(path).items()}
         if not lists or any("test" not in v for v in lists.values()):
             raise UserError(f"fold folder {path}: needs one *test*fold_N*.jsonl per fold (and optionally "
                             f"*train*fold_N*.jsonl); found {sorted(p.name for p in path.glob('*.jsonl'))[:6]}")

@@ -1,11 +1,15 @@
-"""k and repeats of a leave-one-out spec, read from the corpora's speaker (session) column.
+"""k and repeats of a leave-one-out spec, read from the corpora's speaker (session) column,
+and k of a published split (`fold_scheme: file`), read from its fold files.
 
 Under leave-one-speaker-out and leave-one-session-out, k is not the user's choice but the number
 of units in the corpus, and repeats is 1; spec validation reads both here from the parquets'
-schema and one column, before any corpus is loaded.
+schema and one column, before any corpus is loaded. Under `fold_scheme: file`, k is the number
+of folds the files hold; `fold_lists` is the one reading of which files of a JSONL folder are
+fold lists, shared with the split's reader (grid/data/_files.py).
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from paragrid.errors import UserError
@@ -80,6 +84,21 @@ def _count_units(name: str, path: str, column: str, scheme: str, where: str) -> 
 
 
 
+_FOLD_NUMBER = re.compile(r"fold[_-]?(\d+)", re.I)
+
+
+def fold_lists(folder: Path) -> dict[str, dict[str, Path]]:
+    """The fold lists of an EmoBox-style folder: fold number -> {'test' | 'train': its JSONL file}.
+    A file is a list when its name holds a fold number and `test` or `train`; others are ignored."""
+    lists: dict[str, dict[str, Path]] = {}
+    for f in sorted(Path(folder).glob("*.jsonl")):
+        m = _FOLD_NUMBER.search(f.stem)
+        kind = "test" if "test" in f.stem.lower() else "train" if "train" in f.stem.lower() else None
+        if m and kind:
+            lists.setdefault(m.group(1), {})[kind] = f
+    return lists
+
+
 def fold_files_k(fold_files: dict[str, str], k_given: object, where: str) -> int:
     """k under fold_scheme file: the number of folds of the published splits, one for all corpora."""
     import pandas as pd  # heavy: pandas (only file-split specs read their splits here)
@@ -88,7 +107,7 @@ def fold_files_k(fold_files: dict[str, str], k_given: object, where: str) -> int
     for name, path in fold_files.items():
         p = Path(path)
         if p.is_dir():
-            counts[name] = len([f for f in p.glob("*.jsonl") if "test" in f.stem.lower()])
+            counts[name] = sum("test" in kinds for kinds in fold_lists(p).values())
         else:
             try:
                 counts[name] = int(pd.read_csv(p, dtype=str, usecols=["fold"])["fold"].nunique())

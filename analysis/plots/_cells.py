@@ -59,6 +59,7 @@ def confusion_matrices(results: pd.DataFrame) -> tuple[list[tuple[str, list[tupl
     if "confusion" not in results.columns or "classes" not in results.columns:
         return [], ["results have no confusion/classes columns"]
     groups, notes = [], []
+    many_sets = results["feature_set"].nunique() > 1
     for (task, target, origin, fs), g in results.groupby(["task", "target", "architecture_origin", "feature_set"],
                                                          sort=True):
         per_budget = []
@@ -79,7 +80,7 @@ def confusion_matrices(results: pd.DataFrame) -> tuple[list[tuple[str, list[tupl
                           f"{fs + ', ' if fs else ''}{origin_label(origin)}: summed over folds and "
                           "repeats, rows normalised")))
         if per_budget:
-            features = f" · {fs}" if results["feature_set"].nunique() > 1 else ""
+            features = f" · {fs}" if many_sets else ""
             groups.append((f"{target} ({task}){features} · {origin_label(origin)}", per_budget))
     return groups, notes
 

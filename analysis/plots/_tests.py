@@ -32,6 +32,7 @@ def paired_differences(sig: pd.DataFrame) -> list[tuple[str, go.Figure]]:
     if sig.empty:
         return []
     figs = []
+    many_sets = sig["feature_set"].nunique() > 1
     for (table, task, target, sources_key, origin, fs), g in _comparison_groups(sig):
         g = g[g["n_pairs"] > 0]
         if g.empty:
@@ -53,7 +54,7 @@ def paired_differences(sig: pd.DataFrame) -> list[tuple[str, go.Figure]]:
                               f"{TEST_SHORT[r['test']]} ({r['n_pairs']} pairs)<extra></extra>"))
         fig.add_hline(y=0, line={"color": "#6b7280", "dash": "dash", "width": 1})
         what = (f"{sources_key.split('@')[1]} → {target}" if cross else f"{target} ({task})")
-        what += (f" · {fs}" if sig["feature_set"].nunique() > 1 else "") + f" · {origin_label(origin)}"
+        what += (f" · {fs}" if many_sets else "") + f" · {origin_label(origin)}"
         style(fig, f"Paired per-fold UAR differences, {what}", 420, None, "Δ test UAR (A − B), per fold")
         figs.append((what, fig))
     return figs
@@ -81,11 +82,16 @@ def pvalue_dots(sig: pd.DataFrame, alpha: float) -> go.Figure | None:
     if d.empty:
         return None
     many_origins = d["architecture_origin"].nunique() > 1
+    many_sets = "feature_set_a" in d.columns and d["feature_set_a"].nunique() > 1  # once, not per row
+
+    def features(r) -> str:
+        if r.get("feature_set_a") != r.get("feature_set_b"):  # a feature-set comparison
+            return f" · {r['feature_set_a']} − {r['feature_set_b']}"
+        return f" · {r['feature_set_a']}" if many_sets else ""
+
     labels = [f"{r['target']} b{r['budget']} · {r['sources']} · "
               f"{method_label(r['method_a'])} − {method_label(r['method_b'])}"
-              + (f" · {r['architecture_origin']}" if many_origins else "")
-              + (f" · {r['feature_set_a']} − {r['feature_set_b']}" if r.get("feature_set_a") != r.get("feature_set_b")
-                 else f" · {r['feature_set_a']}" if d.get("feature_set_a", pd.Series([""])).nunique() > 1 else "")
+              + (f" · {r['architecture_origin']}" if many_origins else "") + features(r)
               for _, r in d.iterrows()]
     tests = [t for t in STYLES if d[f"p_{t}"].notna().any()]
     floor = p_floor(np.concatenate([d[f"p_{t}"].to_numpy(dtype=float) for t in tests]))

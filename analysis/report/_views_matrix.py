@@ -18,7 +18,7 @@ def matrix(off: Analysis, on: Analysis, alpha: float) -> Section | None:
                "worse; the hover gives every test's p-value and the speaker-level bootstrap interval. "
                "The row <i>all others</i> is <code>emotion@all-others</code>: ProgNet with one frozen "
                "column per source corpus, PT/FT from one model on the pooled corpora. The dropdown "
-               "picks the fold budget.")
+               "picks the fold budget (and the feature set, when the run compares several).")
     body = [variants_html(figure_html(fig_off), figure_html(fig_on)),
             note_html("Verdicts follow the Holm switch; the colour is the difference itself.")]
     return Section("matrix", "Transfer matrix", explain, body)

@@ -199,7 +199,8 @@ _SPLITS: dict[tuple, FoldFile] = {}
 
 def fold_split(corpus: Corpus, spec: Spec) -> FoldFile:
     """The published split of `corpus` (fold_scheme file), read once per corpus content and file.
-    A pooled source corpus ('a+b') has no file: its members' splits, one after another."""
+    A pooled source corpus ('a+b') has none: load_corpora refuses pooling under fold_scheme file
+    (grid/data/_many.py), and this refuses it again should one reach here."""
     names = corpus.name.split("+")
     key = (corpus.fingerprint, tuple(spec.fold_files.get(n, "") for n in names))
     if key not in _SPLITS:

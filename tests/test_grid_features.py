@@ -18,7 +18,7 @@ from grid_helpers import tiny_spec, write_corpora, write_corpus, write_spec
 from paragrid.analysis.report import write_report
 from paragrid.errors import UserError
 from paragrid.features.extract import read_features, write_parquet_atomic
-from paragrid.grid.data import load_corpora, validate_corpora
+from paragrid.grid.data import ClassesWarning, load_corpora, validate_corpora
 from paragrid.grid.plan import plan_sources
 from paragrid.grid.run import run_pack, train_source
 from paragrid.grid.spec import NUMBERS_VERSION, expand_trials, load_spec
@@ -198,9 +198,11 @@ def test_pooled_sources_and_spec_classes_compose_with_the_axis(tmp_path):
                     features=["egemaps", "ssl@L1"], sources=[["emotion@all-others"]], methods=["ptft"],
                     classes=["angry", "happy", "sad"], exclude_speakers=["cc-S3"])
     spec = load_spec(write_spec(tmp_path, doc))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         corpora = load_corpora(spec, LABELS)
+    left_out = [str(w.message) for w in caught if issubclass(w.category, ClassesWarning)]
+    assert len(left_out) == 3 and all("neutral=" in m for m in left_out)   # once per corpus, not per set
     assert {"cb+cc|egemaps", "cb+cc|ssl@L1"} <= set(corpora)
     pooled = corpora["cb+cc|ssl@L1"]
     assert pooled.features == "ssl@L1" and pooled.columns == corpora["cb|ssl@L1"].columns

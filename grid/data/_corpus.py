@@ -30,7 +30,7 @@ from paragrid.features.extract import read_features
 from paragrid.grid.data._files import FoldFile, file_steps, read_fold_file
 from paragrid.grid.data._folds import (FoldSteps, fold_steps, leave_one_out_steps, repeat_seed,
                                        speaker_independent_folds, speaker_stratified_folds, unit_folds)
-from paragrid.grid.spec import LEAVE_ONE_OUT, Spec, parse_features
+from paragrid.grid.spec import LEAVE_ONE_OUT, Spec, corpus_key, parse_features
 
 # ----------------------------------------------------------------------------- corpora
 
@@ -124,15 +124,15 @@ def _same_utterances(corpora: dict[str, Corpus], tables: dict, spec: Spec, name:
                      path: str) -> None:
     """Feature sets are compared on the same folds: every parquet of a corpus must hold the same
     utterances in the same order (a --skip-bad run of one set may have dropped a file)."""
-    first = spec.corpus_keys()[[c for _, c, _ in spec.corpus_keys()].index(name)]
-    if first[2] == label:
+    first = spec.features[0] if spec.features else ""   # corpus_keys: each corpus's sets in axis order
+    if first == label:
         return
-    ref_path = corpora[first[0]].path
+    ref_path = corpora[corpus_key(name, first)].path
     ref, mine = tables[ref_path][0]["utterance_id"], tables[path][0]["utterance_id"]
     if len(ref) != len(mine) or (ref.to_numpy() != mine.to_numpy()).any():
         extra = sorted(set(ref) ^ set(mine))
         example = f", e.g. {extra[0]}" if extra else ", in another order"
-        raise UserError(f"corpus '{name}': {path} ({label}) and {ref_path} ({first[2]}) hold different "
+        raise UserError(f"corpus '{name}': {path} ({label}) and {ref_path} ({first}) hold different "
                         f"utterances ({len(mine)} vs {len(ref)}{example}); "
                         "feature sets are compared on the same folds: re-extract both from one manifest")
 

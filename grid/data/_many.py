@@ -65,10 +65,11 @@ def apply_classes(spec: Spec, corpora: dict[str, Corpus]) -> dict[str, Corpus]:
                     f"corpus '{corpora[key].name}' ({corpora[key].path}) has no '{missing[0]}' utterance of the spec's "
                     f"classes ({', '.join(classes)}): map a label to it with --label-map, drop it from "
                     f"classes, or write `classes: shared` for the classes all corpora hold")
-    out = {}
+    out, warned = {}, set()
     for name, corpus in corpora.items():
         keep = np.isin(corpus.labels[spec.task], classes)
-        if not keep.all():
+        if not keep.all() and corpus.name not in warned:  # once per corpus, not per feature set
+            warned.add(corpus.name)
             left = corpus.labels[spec.task][~keep]
             counts = ", ".join(f"{c}={int((left == c).sum())}" for c in sorted(set(left.tolist())))
             warnings.warn(f"corpus '{corpus.name}' ({corpus.path}): {int((~keep).sum())} utterances outside the "

@@ -81,3 +81,9 @@ def test_paired_bootstrap_reads_results_rows_and_is_seeded():
     ci = paired_bootstrap(rows(a), rows(b))
     assert ci == paired_bootstrap(rows(a), rows(b)) and ci[0] < ci[1]
     assert np.isnan(paired_bootstrap(rows(a).drop(columns="speaker_confusion"), rows(b))[0])
+    # the report's cache: a cell compared twice is resampled once, and the intervals are the same
+    c = _simulate(np.random.default_rng(4), n_speakers=8, folds=3)[0]
+    cache: dict = {}
+    assert paired_bootstrap(rows(a), rows(b), cache=cache, cells=("A", "B")) == ci
+    assert paired_bootstrap(rows(a), rows(c), cache=cache, cells=("A", "C")) == paired_bootstrap(rows(a), rows(c))
+    assert sorted(k[0] for k in cache) == ["A", "B", "C"]

@@ -48,12 +48,22 @@ def speaker_bootstrap(conf_a: np.ndarray, conf_b: np.ndarray, draws: int = DRAWS
     n_speakers = conf_a.shape[1]
     if n_speakers < 2 or conf_a.shape[0] == 0:
         return float("nan"), float("nan")
+    weights = _weights(n_speakers, draws, seed)
+    return _interval(uar_under_draws(conf_a.astype(float), weights),
+                     uar_under_draws(conf_b.astype(float), weights), level)
+
+
+def _weights(n_speakers: int, draws: int, seed: int) -> np.ndarray:
+    """(D, S) speaker multiplicities of the seeded draws (the same draws for both cells)."""
     rng = np.random.default_rng(seed)
-    weights = rng.multinomial(n_speakers, np.full(n_speakers, 1.0 / n_speakers), size=draws).astype(float)
-    diff = uar_under_draws(conf_a.astype(float), weights) - uar_under_draws(conf_b.astype(float), weights)
+    return rng.multinomial(n_speakers, np.full(n_speakers, 1.0 / n_speakers), size=draws).astype(float)
+
+
+def _interval(uar_a: np.ndarray, uar_b: np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval of the per-draw mean paired difference; uar_* (D, P)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        stat = np.nanmean(diff, axis=1)
+        stat = np.nanmean(uar_a - uar_b, axis=1)
     stat = stat[np.isfinite(stat)]
     if stat.size == 0:
         return float("nan"), float("nan")
@@ -72,9 +82,13 @@ def confusion_tensor(rows: pd.DataFrame, speakers: list[str], n_classes: int) ->
 
 
 def paired_bootstrap(ra: pd.DataFrame, rb: pd.DataFrame, draws: int = DRAWS, level: float = LEVEL,
-                     seed: int = SEED) -> tuple[float, float]:
+                     seed: int = SEED, cache: dict | None = None, cells: tuple = ()) -> tuple[float, float]:
     """The CI for two cells' rows, paired on (repeat, fold); NaN when a row lacks speaker data
-    (results written before the column existed, or nested tuning's)."""
+    (results written before the column existed, or nested tuning's).
+
+    `cache` (with `cells`, the two cells' keys) keeps each cell's UARs under the draws, so a
+    cell compared with several others (a target's DNN with every transfer method and source) is
+    resampled once, not once per comparison; the numbers are the same either way."""
     if "speaker_confusion" not in ra.columns or "speaker_confusion" not in rb.columns:
         return float("nan"), float("nan")
     merged = ra[["repeat", "fold", "speaker_confusion", "classes"]].merge(
@@ -84,6 +98,19 @@ def paired_bootstrap(ra: pd.DataFrame, rb: pd.DataFrame, draws: int = DRAWS, lev
     n_classes = len(json.loads(merged["classes"].iloc[0]))
     speakers = sorted({s for col in ("speaker_confusion_a", "speaker_confusion_b")
                        for text in merged[col] for s in json.loads(text)})
-    conf_a = confusion_tensor(merged.rename(columns={"speaker_confusion_a": "speaker_confusion"}), speakers, n_classes)
-    conf_b = confusion_tensor(merged.rename(columns={"speaker_confusion_b": "speaker_confusion"}), speakers, n_classes)
-    return speaker_bootstrap(conf_a, conf_b, draws, level, seed)
+    if len(speakers) < 2:
+        return float("nan"), float("nan")
+    pairs = tuple(zip(merged["repeat"].tolist(), merged["fold"].tolist()))
+    uars = []
+    for side, cell in zip("ab", cells or (None, None)):
+        key = None if cache is None or cell is None else (cell, pairs, tuple(speakers), draws, seed)
+        if key is None or key not in cache:
+            conf = confusion_tensor(merged.rename(columns={f"speaker_confusion_{side}": "speaker_confusion"}),
+                                    speakers, n_classes)
+            uar = uar_under_draws(conf, _weights(len(speakers), draws, seed))
+            if key is None:
+                uars.append(uar)
+                continue
+            cache[key] = uar
+        uars.append(cache[key])
+    return _interval(uars[0], uars[1], level)

@@ -186,12 +186,13 @@ def comparison_tests(results: pd.DataFrame, test: str = DESIGN_TEST, unit_test: 
     by_cell = {cell_of(dict(zip(CELL_COLUMNS, key))): rows
                for key, rows in results.groupby(CELL_COLUMNS, sort=False)}
     empty = results.iloc[:0]
+    resampled: dict = {}   # each cell's UARs under the bootstrap draws, computed once
     for a, b in comparisons(results):
         ra, rb = by_cell.get(a, empty), by_cell.get(b, empty)
         paired = _pair(ra, rb, a, b, source_name)
         rec = _record(a, b, paired, ra if len(ra) else rb, test, unit_test)
         # beside the t-tests: the speaker-level bootstrap CI of the same paired difference
-        rec["ci_low"], rec["ci_high"] = paired_bootstrap(ra, rb)
+        rec["ci_low"], rec["ci_high"] = paired_bootstrap(ra, rb, cache=resampled, cells=(a, b))
         rec["ci_level"] = BOOTSTRAP_LEVEL
         records.append(rec)
     df = pd.DataFrame.from_records(records)
